@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# The replay benchmark (issue: learning pipeline), side by side with the
+# PyTorch peer over the same file, on one core:
+#   bench/replay.sh [N]          N samples (default 1000000)
+# Needs /usr/bin/python3 with torch and msgpack (python3-torch, python3-msgpack).
+# Prints a table with ratios and writes bench/results/replay.json.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+n=${1:-1000000}
+py=/usr/bin/python3
+data=${BENCH_DATA:-/tmp/streamlearn-bench}
+mkdir -p "$data" bench/results
+
+cmake -S . -B build/bench -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build/bench -j2 --target streamlearn >/dev/null
+bin=build/bench/streamlearn
+
+gen() { # file n args...
+  local f=$1; shift
+  [ -s "$f" ] || $py bench/make_stream.py "$f" "$@"
+}
+gen "$data/dense32-$n.msgpack" "$n" --dim 32
+gen "$data/bin32-$n.msgpack" "$n" --dim 32 --form bin
+m=$(( n / 10 ))
+gen "$data/mnistlike-$m.msgpack" "$m" --dim 784 --classes 10 --form bin
+
+# run NAME CMD...: wall seconds, CPU seconds and peak RSS of one command.
+run() {
+  local name=$1; shift
+  /usr/bin/time -f "%e %U %S %M" -o "$data/time.$name" "$@" 2>"$data/log.$name" >/dev/null ||
+    { echo "$name failed:"; tail -5 "$data/log.$name"; exit 1; }
+  read -r wall user sys rss < "$data/time.$name"
+  echo "$name $wall $(echo "$user + $sys" | bc) $rss"
+}
+
+results=()
+bench_case() { # label samples sl-args torch-args
+  local label=$1 samples=$2 slargs=$3 ptargs=$4
+  local s t
+  s=$(run "sl-$label" env OPENBLAS_NUM_THREADS=1 $bin replay $slargs --output /dev/null)
+  t=$(run "pt-$label" $py bench/peers/replay_torch.py $ptargs --output /dev/null)
+  results+=("$label $samples $s $t")
+}
+
+bench_case dense32 "$n" \
+  "--model logistic --dim 32 --optimizer adam --batch-size 256 --input $data/dense32-$n.msgpack" \
+  "--dim 32 --batch-size 256 --input $data/dense32-$n.msgpack"
+bench_case bin32 "$n" \
+  "--model logistic --dim 32 --optimizer adam --batch-size 256 --input $data/bin32-$n.msgpack" \
+  "--dim 32 --batch-size 256 --input $data/bin32-$n.msgpack"
+bench_case mlp784 "$m" \
+  "--model softmax --dim 784 --classes 10 --hidden 128 --optimizer adam --batch-size 256 --input $data/mnistlike-$m.msgpack" \
+  "--dim 784 --classes 10 --hidden 128 --batch-size 256 --input $data/mnistlike-$m.msgpack"
+
+printf '\n%-8s %9s | %12s %8s | %12s %8s | %7s\n' case samples "streamlearn/s" "RSS MB" "pytorch/s" "RSS MB" ratio
+json="["
+for r in "${results[@]}"; do
+  read -r label samples _ swall scpu srss _ twall tcpu trss <<<"$r"
+  srate=$(echo "$samples / $swall" | bc)
+  trate=$(echo "$samples / $twall" | bc)
+  ratio=$(echo "scale=1; $twall / $swall" | bc)
+  printf '%-8s %9d | %12d %8d | %12d %8d | %6sx\n' "$label" "$samples" "$srate" $((srss / 1024)) \
+    "$trate" $((trss / 1024)) "$ratio"
+  json+="{\"case\":\"$label\",\"samples\":$samples,\"streamlearn\":{\"wall_s\":$swall,\"cpu_s\":$scpu,\"rss_kb\":$srss,\"samples_per_s\":$srate},\"pytorch\":{\"wall_s\":$twall,\"cpu_s\":$tcpu,\"rss_kb\":$trss,\"samples_per_s\":$trate},\"speedup\":$ratio},"
+done
+echo "${json%,}]" > bench/results/replay.json
+echo "wrote bench/results/replay.json"

@@ -1,0 +1,13 @@
+/* commands.h - the subcommands of the streamlearn binary. Each takes the
+ * arguments after its name and returns the process exit status (CONTRACT
+ * section 1: 0 success, 1 runtime failure, 2 bad usage or config). */
+#ifndef SL_COMMANDS_H
+#define SL_COMMANDS_H
+
+int sl_cmd_replay(int argc, char **argv);
+int sl_cmd_gen(int argc, char **argv);
+
+/* Prints docs/CONFIGURATION.md (the option table as Markdown) on stdout. */
+int sl_cmd_help_config(int argc, char **argv);
+
+#endif

@@ -1,0 +1,343 @@
+/* gen.c - `streamlearn gen`: seeded synthetic sample streams (hyperplane,
+ * Gaussian blobs, sparse named features) with concept drift, to a file or a topic. */
+#include <errno.h>
+#include <math.h>
+#include <msgpack.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli/commands.h"
+#include "cli/gen.h"
+#include "cli/options.h"
+#include "common/log.h"
+#include "common/rng.h"
+
+static const char usage[] =
+    "usage: streamlearn gen [--model M --dim N --classes K] [--stream KIND] [--samples N]\n"
+    "                       (--output FILE | --brokers LIST --topic T) [flags]\n\n"
+    "Writes a seeded, reproducible synthetic stream of msgpack samples (CONTRACT\n"
+    "section 2) with an optional concept drift, and reports the rate it achieved.";
+
+struct sl_gen {
+    sl_gen_config_t c;
+    uint32_t k;     /* label directions: classes for softmax, else 1 */
+    uint32_t width; /* features the concept is defined over: dim, or vocab */
+    float *a, *b;   /* concepts before and after the drift: [k][width] */
+    float *cur;     /* the concept in force for the current sample */
+    float *x;       /* dense features of the current sample */
+    uint32_t *idx;  /* sparse: chosen feature names */
+    sl_rng_t rng;
+    uint64_t next;
+    msgpack_sbuffer sbuf;
+    msgpack_packer pk;
+};
+
+void sl_gen_destroy(sl_gen_t *g) {
+    if (!g)
+        return;
+    free(g->a);
+    free(g->b);
+    free(g->cur);
+    free(g->x);
+    free(g->idx);
+    msgpack_sbuffer_destroy(&g->sbuf);
+    free(g);
+}
+
+static void draw_concept(sl_gen_t *g, float *w) {
+    for (size_t i = 0; i < (size_t)g->k * g->width; i++)
+        w[i] = (float)sl_rng_normal(&g->rng);
+}
+
+sl_gen_t *sl_gen_new(const sl_gen_config_t *c, char *errstr, size_t errstr_size) {
+    if (c->dim == 0) {
+        sl_errstr_set(errstr, errstr_size, "--dim: required (number of features)");
+        return NULL;
+    }
+    if (c->head == SL_HEAD_SOFTMAX && c->classes < 2) {
+        sl_errstr_set(errstr, errstr_size, "--classes: required (>= 2) with --model softmax");
+        return NULL;
+    }
+    if (c->stream == SL_GEN_BLOBS && c->head == SL_HEAD_LINEAR) {
+        sl_errstr_set(errstr, errstr_size,
+                      "--stream blobs: needs --model logistic or softmax (blobs are classes)");
+        return NULL;
+    }
+    if (c->stream == SL_GEN_SPARSE && (c->nnz == 0 || c->nnz > c->vocab)) {
+        sl_errstr_set(errstr, errstr_size, "--nnz: must be in 1..--vocab (%u)", c->vocab);
+        return NULL;
+    }
+    if (c->per_message == 0) {
+        sl_errstr_set(errstr, errstr_size, "--per-message: must be at least 1");
+        return NULL;
+    }
+    sl_gen_t *g = calloc(1, sizeof *g);
+    if (!g)
+        goto nomem;
+    g->c = *c;
+    g->k = c->head == SL_HEAD_SOFTMAX ? c->classes : c->stream == SL_GEN_BLOBS ? 2 : 1;
+    g->width = c->stream == SL_GEN_SPARSE ? c->vocab : c->dim;
+    size_t n = (size_t)g->k * g->width;
+    g->a = malloc(n * sizeof *g->a);
+    g->b = malloc(n * sizeof *g->b);
+    g->cur = malloc(n * sizeof *g->cur);
+    g->x = malloc((size_t)c->dim * sizeof *g->x);
+    g->idx = malloc((size_t)(c->nnz ? c->nnz : 1) * sizeof *g->idx);
+    if (!g->a || !g->b || !g->cur || !g->x || !g->idx)
+        goto nomem;
+    sl_rng_seed(&g->rng, c->seed);
+    draw_concept(g, g->a);
+    draw_concept(g, g->b);
+    msgpack_sbuffer_init(&g->sbuf);
+    msgpack_packer_init(&g->pk, &g->sbuf, msgpack_sbuffer_write);
+    return g;
+nomem:
+    sl_errstr_set(errstr, errstr_size, "out of memory");
+    sl_gen_destroy(g);
+    return NULL;
+}
+
+/* How far sample i is into the new concept: 0 before the drift, 1 after. */
+static double drift_progress(const sl_gen_t *g, uint64_t i) {
+    if (g->c.drift_at == 0 || i < g->c.drift_at)
+        return 0.0;
+    if (g->c.drift_width == 0)
+        return 1.0;
+    double p = (double)(i - g->c.drift_at) / (double)g->c.drift_width;
+    return p > 1.0 ? 1.0 : p;
+}
+
+static void set_concept(sl_gen_t *g, double p) {
+    size_t n = (size_t)g->k * g->width;
+    for (size_t i = 0; i < n; i++)
+        g->cur[i] = (float)((1.0 - p) * g->a[i] + p * g->b[i]);
+}
+
+/* Draws one sample's features; returns its per-direction scores in score[k]. */
+static void draw_features(sl_gen_t *g, double *score) {
+    uint32_t dim = g->c.dim;
+    if (g->c.stream == SL_GEN_SPARSE) {
+        for (uint32_t j = 0; j < g->c.nnz; j++)
+            g->idx[j] = sl_rng_below(&g->rng, g->c.vocab);
+        for (uint32_t c = 0; c < g->k; c++) {
+            score[c] = 0;
+            for (uint32_t j = 0; j < g->c.nnz; j++)
+                score[c] += g->cur[(size_t)c * g->width + g->idx[j]];
+            score[c] /= sqrt((double)g->c.nnz);
+        }
+        return;
+    }
+    if (g->c.stream == SL_GEN_BLOBS) {
+        uint32_t cls = sl_rng_below(&g->rng, g->k);
+        for (uint32_t j = 0; j < dim; j++)
+            g->x[j] = (float)(g->cur[(size_t)cls * dim + j] * 1.5 + sl_rng_normal(&g->rng));
+        for (uint32_t c = 0; c < g->k; c++)
+            score[c] = c == cls ? 1.0 : 0.0;
+        return;
+    }
+    for (uint32_t j = 0; j < dim; j++)
+        g->x[j] = (float)sl_rng_normal(&g->rng);
+    for (uint32_t c = 0; c < g->k; c++) {
+        double s = 0;
+        for (uint32_t j = 0; j < dim; j++)
+            s += (double)g->cur[(size_t)c * dim + j] * g->x[j];
+        score[c] = s / sqrt((double)dim);
+    }
+}
+
+static double label_of(sl_gen_t *g, const double *score) {
+    if (g->c.head == SL_HEAD_LINEAR)
+        return score[0] + g->c.noise * sl_rng_normal(&g->rng);
+    uint32_t classes = g->c.head == SL_HEAD_SOFTMAX ? g->k : 2;
+    uint32_t y;
+    if (g->c.head == SL_HEAD_SOFTMAX || g->c.stream == SL_GEN_BLOBS) {
+        y = 0;
+        for (uint32_t c = 1; c < g->k; c++)
+            if (score[c] > score[y])
+                y = c;
+    } else {
+        y = score[0] > 0;
+    }
+    if (sl_rng_uniform(&g->rng) < g->c.noise)
+        y = sl_rng_below(&g->rng, classes);
+    return y;
+}
+
+static void pack_key(msgpack_packer *pk, const char *k) {
+    msgpack_pack_str(pk, strlen(k));
+    msgpack_pack_str_body(pk, k, strlen(k));
+}
+
+static void pack_sample(sl_gen_t *g) {
+    uint64_t i = g->next++;
+    double p = drift_progress(g, i);
+    if (i == 0 || p != drift_progress(g, i - 1))
+        set_concept(g, p);
+    double score[g->k];
+    draw_features(g, score);
+    double y = label_of(g, score);
+    int labelled = sl_rng_uniform(&g->rng) < g->c.labelled_fraction;
+    msgpack_packer *pk = &g->pk;
+    msgpack_pack_map(pk, labelled ? 3 : 2);
+    pack_key(pk, "id");
+    msgpack_pack_uint64(pk, i);
+    pack_key(pk, "x");
+    if (g->c.stream == SL_GEN_SPARSE) {
+        msgpack_pack_map(pk, g->c.nnz);
+        for (uint32_t j = 0; j < g->c.nnz; j++) {
+            char name[16];
+            snprintf(name, sizeof name, "f%u", g->idx[j]);
+            pack_key(pk, name);
+            msgpack_pack_float(pk, 1.0f);
+        }
+    } else if (g->c.bin_form) {
+        msgpack_pack_bin(pk, (size_t)g->c.dim * 4);
+        msgpack_pack_bin_body(pk, g->x, (size_t)g->c.dim * 4); /* little-endian hosts */
+    } else {
+        msgpack_pack_array(pk, g->c.dim);
+        for (uint32_t j = 0; j < g->c.dim; j++)
+            msgpack_pack_float(pk, g->x[j]);
+    }
+    if (labelled) {
+        pack_key(pk, "y");
+        if (g->c.head == SL_HEAD_LINEAR)
+            msgpack_pack_float(pk, (float)y);
+        else
+            msgpack_pack_uint32(pk, (uint32_t)y);
+    }
+}
+
+size_t sl_gen_message(sl_gen_t *g, const uint8_t **msg, size_t *len) {
+    uint64_t left = g->c.samples - g->next;
+    size_t n = left < g->c.per_message ? (size_t)left : g->c.per_message;
+    msgpack_sbuffer_clear(&g->sbuf);
+    if (n == 0)
+        return 0;
+    if (g->c.per_message > 1)
+        msgpack_pack_array(&g->pk, n);
+    for (size_t i = 0; i < n; i++)
+        pack_sample(g);
+    *msg = (const uint8_t *)g->sbuf.data;
+    *len = g->sbuf.size;
+    return n;
+}
+
+uint64_t sl_gen_produced(const sl_gen_t *g) {
+    return g->next;
+}
+
+sl_err_t sl_gen_config_load(const sl_opts_t *o, sl_gen_config_t *c, char *errstr,
+                            size_t errstr_size) {
+    memset(c, 0, sizeof *c);
+    uint64_t u;
+    int choice;
+    sl_err_t err;
+#define TRY(call)                                                                                  \
+    do {                                                                                           \
+        if ((err = (call)) != SL_OK && err != SL_ERR_EOF)                                          \
+            return err;                                                                            \
+    } while (0)
+    TRY(sl_opts_choice(o, "model", &choice, errstr, errstr_size));
+    c->head = (sl_head_t)choice;
+    u = 0;
+    TRY(sl_opts_uint(o, "dim", 1, 1u << 24, &u, errstr, errstr_size));
+    c->dim = (uint32_t)u;
+    u = 0;
+    TRY(sl_opts_uint(o, "classes", 2, 1u << 16, &u, errstr, errstr_size));
+    c->classes = (uint32_t)u;
+    TRY(sl_opts_uint(o, "seed", 0, UINT64_MAX, &c->seed, errstr, errstr_size));
+    TRY(sl_opts_uint(o, "samples", 0, UINT64_MAX, &c->samples, errstr, errstr_size));
+    TRY(sl_opts_choice(o, "stream", &choice, errstr, errstr_size));
+    c->stream = (sl_gen_stream_t)choice;
+    TRY(sl_opts_double(o, "labelled-fraction", 0, 1, &c->labelled_fraction, errstr,
+                       errstr_size));
+    TRY(sl_opts_double(o, "noise", 0, 1e6, &c->noise, errstr, errstr_size));
+    TRY(sl_opts_uint(o, "drift-at", 0, UINT64_MAX, &c->drift_at, errstr, errstr_size));
+    TRY(sl_opts_uint(o, "drift-width", 0, UINT64_MAX, &c->drift_width, errstr, errstr_size));
+    TRY(sl_opts_double(o, "rate", 0, 1e9, &c->rate, errstr, errstr_size));
+    TRY(sl_opts_uint(o, "per-message", 1, 1u << 16, &u, errstr, errstr_size));
+    c->per_message = (uint32_t)u;
+    TRY(sl_opts_choice(o, "form", &choice, errstr, errstr_size));
+    c->bin_form = choice == 1;
+    TRY(sl_opts_uint(o, "vocab", 1, 1u << 24, &u, errstr, errstr_size));
+    c->vocab = (uint32_t)u;
+    TRY(sl_opts_uint(o, "nnz", 1, 1u << 16, &u, errstr, errstr_size));
+    c->nnz = (uint32_t)u;
+#undef TRY
+    return SL_OK;
+}
+
+/* Sleeps until `due_ns` on CLOCK_MONOTONIC. */
+static void sleep_until(uint64_t due_ns) {
+    struct timespec ts = {(time_t)(due_ns / 1000000000u), (long)(due_ns % 1000000000u)};
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+        ;
+}
+
+static uint64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+int sl_cmd_gen(int argc, char **argv) {
+    char errstr[512];
+    int help = 0, code = 2;
+    sl_gen_t *g = NULL;
+    FILE *out = NULL;
+    sl_opts_t *o = sl_opts_parse(SL_CMD_GEN, argc, argv, &help, errstr, sizeof errstr);
+    if (!o) {
+        fprintf(stderr, "streamlearn gen: %s\n", errstr);
+        return 2;
+    }
+    if (help) {
+        sl_opts_print_help(SL_CMD_GEN, usage, stdout);
+        sl_opts_destroy(o);
+        return 0;
+    }
+    sl_gen_config_t c;
+    const char *path = NULL;
+    if (sl_gen_config_load(o, &c, errstr, sizeof errstr) != SL_OK ||
+        !(g = sl_gen_new(&c, errstr, sizeof errstr))) {
+        fprintf(stderr, "streamlearn gen: %s\n", errstr);
+        goto done;
+    }
+    if (sl_opts_str(o, "output", &path) != SL_OK) {
+        fprintf(stderr, "streamlearn gen: --output FILE is required (topics: not yet)\n");
+        goto done;
+    }
+    code = 1;
+    out = strcmp(path, "-") == 0 ? stdout : fopen(path, "wb");
+    if (!out) {
+        fprintf(stderr, "streamlearn gen: --output %s: %s\n", path, strerror(errno));
+        goto done;
+    }
+    uint64_t t0 = now_ns();
+    const uint8_t *msg;
+    size_t len, n;
+    while ((n = sl_gen_message(g, &msg, &len)) > 0) {
+        if (fwrite(msg, 1, len, out) != len) {
+            fprintf(stderr, "streamlearn gen: --output %s: %s\n", path, strerror(errno));
+            goto done;
+        }
+        if (c.rate > 0)
+            sleep_until(t0 + (uint64_t)((double)sl_gen_produced(g) / c.rate * 1e9));
+    }
+    if (fflush(out) != 0) {
+        fprintf(stderr, "streamlearn gen: --output %s: %s\n", path, strerror(errno));
+        goto done;
+    }
+    double secs = (double)(now_ns() - t0) / 1e9;
+    sl_log(SL_LOG_INFO, "gen finished", SL_U64("samples", sl_gen_produced(g)),
+           SL_DBL("seconds", secs),
+           SL_DBL("samples_per_s", secs > 0 ? (double)sl_gen_produced(g) / secs : 0));
+    code = 0;
+done:
+    if (out && out != stdout)
+        fclose(out);
+    sl_gen_destroy(g);
+    sl_opts_destroy(o);
+    return code;
+}

@@ -1,0 +1,48 @@
+/* main.c - the streamlearn binary: dispatches to a subcommand. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/commands.h"
+#include "cli/options.h"
+
+typedef struct command {
+    const char *name;
+    int (*fn)(int argc, char **argv);
+    const char *summary;
+} command_t;
+
+static const command_t commands[] = {
+    {"replay", sl_cmd_replay, "the learning pipeline over a file (backfill, debugging, benchmarks)"},
+    {"gen", sl_cmd_gen, "synthetic sample streams with concept drift, to a file or a topic"},
+    {"help-config", sl_cmd_help_config, "print the configuration reference (Markdown)"},
+};
+
+static void usage(FILE *out) {
+    fprintf(out, "usage: streamlearn <command> [flags]   (streamlearn <command> --help)\n\n"
+                 "Online learning on a stream: samples in, predictions out, the model\n"
+                 "learning from every labelled sample.\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(out, "  %-12s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "\n  --version    print the version\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("streamlearn %s\n", SL_VERSION);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(argv[1], commands[i].name))
+            return commands[i].fn(argc - 2, argv + 2);
+    fprintf(stderr, "streamlearn: unknown command \"%s\"\n\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

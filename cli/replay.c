@@ -1,0 +1,336 @@
+/* replay.c - `streamlearn replay`: the learning pipeline over a file of msgpack
+ * samples, streamed in bounded memory, one prediction per sample in order. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/commands.h"
+#include "cli/learnconf.h"
+#include "cli/options.h"
+#include "common/buf.h"
+#include "common/fileio.h"
+#include "common/log.h"
+#include "consumer/batch.h"
+#include "consumer/decode.h"
+#include "consumer/encode.h"
+#include "consumer/msgscan.h"
+#include "model/safetensors.h"
+
+#define OUT_FLUSH_BYTES ((size_t)1 << 20)
+#define READ_CHUNK ((size_t)1 << 20)
+
+static const char usage[] =
+    "usage: streamlearn replay [learning flags] --input FILE [--output FILE] [--save FILE]\n\n"
+    "Runs the learning pipeline over a file of concatenated msgpack samples (or arrays\n"
+    "of samples): every sample is predicted with the weights before its batch's update,\n"
+    "then labelled samples train the model, --batch-size consecutive samples at a time.\n"
+    "Writes one msgpack prediction map per input sample, in input order (bad samples\n"
+    "get a map with `error` instead of `pred`), and final metrics to stderr.";
+
+typedef struct replay {
+    sl_learnconf_t conf;
+    sl_learner_t *learner;
+    sl_decoder_t *decoder;
+    sl_batch_t *batch;
+    float *pred; /* batch_size * out_dim */
+    uint32_t out_dim;
+    FILE *in, *out;
+    const char *in_name, *out_name;
+    sl_buf_t outbuf;
+    uint64_t objects, samples, bad, labelled, refused;
+    sl_ratelimit_t bad_log;
+} replay_t;
+
+static int flush_output(replay_t *r) {
+    if (r->outbuf.len && fwrite(r->outbuf.data, 1, r->outbuf.len, r->out) != r->outbuf.len) {
+        sl_log(SL_LOG_ERROR, "cannot write predictions", SL_STR("path", r->out_name),
+               SL_STR("error", strerror(errno)));
+        return -1;
+    }
+    sl_buf_reset(&r->outbuf);
+    return 0;
+}
+
+static void log_bad(replay_t *r, const sl_slot_view_t *v) {
+    uint64_t suppressed = 0;
+    r->bad++;
+    if (sl_ratelimit_allow(&r->bad_log, sl_now_ms(), &suppressed))
+        sl_log(SL_LOG_WARN, "bad sample", SL_STR("error", v->error), SL_U64("object", v->tag),
+               SL_U64("suppressed", suppressed));
+}
+
+/* Runs rows [0, nrows) of the batch through the learner (nrows may be 0:
+ * then only bad-sample slots are pending) and emits their slots in order. */
+static int run_rows(replay_t *r, size_t nrows) {
+    uint64_t step = sl_learner_counters(r->learner).step;
+    if (nrows > 0) {
+        sl_input_t x;
+        sl_targets_t t;
+        sl_batch_view(r->batch, 0, nrows, &x, &t);
+        sl_batch_result_t res;
+        sl_err_t err = sl_learner_batch(r->learner, &x, &t, r->pred, &res);
+        if (err != SL_OK) {
+            sl_log(SL_LOG_ERROR, "learning step failed", SL_STR("error", sl_err_str(err)));
+            return -1;
+        }
+        r->labelled += res.n_labelled;
+        if (res.refused) {
+            r->refused++;
+            sl_log(SL_LOG_WARN, "optimizer step refused: it would make weights non-finite",
+                   SL_U64("step", step), SL_DBL("loss", res.loss));
+        }
+    }
+    size_t nslots = sl_batch_cut(r->batch, nrows);
+    for (size_t i = 0; i < nslots; i++) {
+        sl_slot_view_t v;
+        sl_batch_slot(r->batch, i, &v);
+        sl_err_t err;
+        if (v.good) {
+            r->samples++;
+            err = sl_encode_prediction(&r->outbuf, v.id, v.id_len, r->conf.model.head,
+                                       r->pred + v.row * r->out_dim, r->out_dim, 0, step);
+        } else {
+            log_bad(r, &v);
+            err = sl_encode_error(&r->outbuf, v.id, v.id_len, v.error, 0, step);
+        }
+        if (err != SL_OK) {
+            sl_log(SL_LOG_ERROR, "cannot encode prediction", SL_STR("error", sl_err_str(err)));
+            return -1;
+        }
+    }
+    sl_batch_shift(r->batch, nrows);
+    if (r->outbuf.len >= OUT_FLUSH_BYTES)
+        return flush_output(r);
+    return 0;
+}
+
+static int drain_full_batches(replay_t *r) {
+    while (sl_batch_rows(r->batch) >= r->conf.batch_size)
+        if (run_rows(r, r->conf.batch_size) != 0)
+            return -1;
+    return 0;
+}
+
+static int push_error(replay_t *r, const char *error) {
+    if (sl_batch_push_error(r->batch, error, r->objects++, NULL, 0) != SL_OK) {
+        sl_log(SL_LOG_ERROR, "out of memory", SL_STR("where", "replay"));
+        return -1;
+    }
+    return 0;
+}
+
+/* Streams the input through the scanner and the decoder; the buffer never
+ * holds more than one object over the size cap plus one read chunk. */
+static int replay_stream(replay_t *r) {
+    size_t max_bytes = r->conf.max_message_bytes;
+    size_t cap = max_bytes + SL_MP_MAX_HEAD + READ_CHUNK;
+    uint8_t *buf = malloc(cap);
+    if (!buf) {
+        sl_log(SL_LOG_ERROR, "out of memory", SL_STR("where", "replay input buffer"));
+        return -1;
+    }
+    sl_msgscan_t scan;
+    sl_msgscan_init(&scan, max_bytes, SL_DECODE_MAX_DEPTH);
+    size_t start = 0, end = 0;
+    int eof = 0, rc = -1;
+    for (;;) {
+        sl_scan_result_t sr;
+        sl_scan_status_t st = sl_msgscan_feed(&scan, buf + start, end - start, eof, &sr);
+        if (st == SL_SCAN_END)
+            break;
+        switch (st) {
+        case SL_SCAN_OBJECT: {
+            sl_decode_result_t dr;
+            sl_err_t err = sl_decode_message(r->decoder, buf + start, sr.len, r->objects++,
+                                             r->batch, &dr);
+            if (err != SL_OK) {
+                sl_log(SL_LOG_ERROR, "cannot decode", SL_STR("error", sl_err_str(err)));
+                goto out;
+            }
+            start += sr.len;
+            if (drain_full_batches(r) != 0)
+                goto out;
+            break;
+        }
+        case SL_SCAN_INVALID:
+        case SL_SCAN_TOO_BIG:
+            if (push_error(r, sr.err) != 0)
+                goto out;
+            start += sr.skip;
+            break;
+        case SL_SCAN_SKIPPED: start += sr.skip; break;
+        case SL_SCAN_NEED_MORE:
+        default:
+            start += sr.skip;
+            if (start > 0) {
+                memmove(buf, buf + start, end - start);
+                end -= start;
+                start = 0;
+            }
+            if (end == cap) { /* cannot happen: the scanner reports TOO_BIG first */
+                sl_log(SL_LOG_ERROR, "internal error: input buffer full",
+                       SL_U64("bytes", (uint64_t)end));
+                goto out;
+            }
+            size_t want = cap - end < READ_CHUNK ? cap - end : READ_CHUNK;
+            size_t got = fread(buf + end, 1, want, r->in);
+            end += got;
+            if (got == 0) {
+                if (ferror(r->in)) {
+                    sl_log(SL_LOG_ERROR, "cannot read input", SL_STR("path", r->in_name),
+                           SL_STR("error", strerror(errno)));
+                    goto out;
+                }
+                eof = 1;
+            }
+            break;
+        }
+    }
+    if (run_rows(r, sl_batch_rows(r->batch)) != 0 || flush_output(r) != 0)
+        goto out;
+    rc = 0;
+out:
+    free(buf);
+    return rc;
+}
+
+static void log_summary(replay_t *r, double seconds) {
+    const sl_metrics_t *m = sl_learner_metrics(r->learner);
+    sl_metrics_view_t all = sl_metrics_total(m), win = sl_metrics_window(m);
+    sl_learner_counters_t c = sl_learner_counters(r->learner);
+    sl_log(SL_LOG_INFO, "replay finished", SL_U64("objects", r->objects),
+           SL_U64("samples", r->samples), SL_U64("labelled", r->labelled), SL_U64("bad", r->bad),
+           SL_U64("steps", c.step), SL_U64("refused_steps", r->refused),
+           SL_DBL("seconds", seconds),
+           SL_DBL("samples_per_s", seconds > 0 ? (double)r->samples / seconds : 0),
+           SL_DBL("loss", all.loss), SL_DBL("accuracy", all.accuracy), SL_DBL("mae", all.mae),
+           SL_DBL("rmse", all.rmse), SL_DBL("window_loss", win.loss),
+           SL_DBL("window_accuracy", win.accuracy), SL_DBL("window_mae", win.mae),
+           SL_DBL("window_rmse", win.rmse));
+}
+
+static int save_weights(replay_t *r, const char *path) {
+    sl_buf_t st = {0};
+    char why[256];
+    sl_err_t err = sl_safetensors_export(sl_learner_model(r->learner), &st);
+    if (err == SL_OK)
+        err = sl_fileio_write_atomic(path, st.data, st.len, why, sizeof why);
+    else
+        snprintf(why, sizeof why, "%s", sl_err_str(err));
+    sl_buf_free(&st);
+    if (err != SL_OK) {
+        sl_log(SL_LOG_ERROR, "cannot save weights", SL_STR("path", path), SL_STR("error", why));
+        return -1;
+    }
+    return 0;
+}
+
+static FILE *open_stream(const char *path, int writing) {
+    if (strcmp(path, "-") == 0)
+        return writing ? stdout : stdin;
+    return fopen(path, writing ? "wb" : "rb");
+}
+
+int sl_cmd_replay(int argc, char **argv) {
+    char errstr[512];
+    int help = 0, code = 2;
+    replay_t r = {0};
+    r.bad_log.interval_ms = 1000;
+    r.bad_log.burst = 10;
+    sl_opts_t *o = sl_opts_parse(SL_CMD_REPLAY, argc, argv, &help, errstr, sizeof errstr);
+    if (!o) {
+        fprintf(stderr, "streamlearn replay: %s\n", errstr);
+        return 2;
+    }
+    if (help) {
+        sl_opts_print_help(SL_CMD_REPLAY, usage, stdout);
+        sl_opts_destroy(o);
+        return 0;
+    }
+    int level = 1;
+    sl_opts_choice(o, "log-level", &level, errstr, sizeof errstr);
+    sl_log_set_level((sl_log_level_t)level);
+    if (sl_opts_npositional(o) > 0) {
+        fprintf(stderr, "streamlearn replay: unexpected argument \"%s\"\n",
+                sl_opts_positional(o, 0));
+        goto out;
+    }
+    if (sl_learnconf_load(o, &r.conf, errstr, sizeof errstr) != SL_OK) {
+        fprintf(stderr, "streamlearn replay: %s\n", errstr);
+        goto out;
+    }
+    if (sl_opts_str(o, "input", &r.in_name) != SL_OK) {
+        fprintf(stderr, "streamlearn replay: --input: required (a file, or - for stdin)\n");
+        goto out;
+    }
+    sl_opts_str(o, "output", &r.out_name);
+    const char *save = NULL;
+    sl_opts_str(o, "save", &save);
+
+    r.learner = sl_learnconf_create(&r.conf, &code, errstr, sizeof errstr);
+    if (!r.learner) {
+        fprintf(stderr, "streamlearn replay: %s\n", errstr);
+        goto out;
+    }
+    sl_decode_config_t dc = {.dim = r.conf.model.dim,
+                             .head = r.conf.model.head,
+                             .classes = r.conf.model.classes,
+                             .max_message_bytes = r.conf.max_message_bytes};
+    code = 1;
+    r.out_dim = sl_model_out_dim(sl_learner_model(r.learner));
+    r.decoder = sl_decoder_new(&dc, errstr, sizeof errstr);
+    r.batch = sl_batch_new(r.conf.model.dim, r.conf.batch_size);
+    r.pred = malloc((size_t)r.conf.batch_size * r.out_dim * sizeof *r.pred);
+    if (!r.decoder || !r.batch || !r.pred) {
+        fprintf(stderr, "streamlearn replay: %s\n", r.decoder ? "out of memory" : errstr);
+        goto out;
+    }
+    r.in = open_stream(r.in_name, 0);
+    if (!r.in) {
+        fprintf(stderr, "streamlearn replay: --input %s: %s\n", r.in_name, strerror(errno));
+        goto out;
+    }
+    r.out = open_stream(r.out_name, 1);
+    if (!r.out) {
+        fprintf(stderr, "streamlearn replay: --output %s: %s\n", r.out_name, strerror(errno));
+        goto out;
+    }
+
+    uint64_t t0 = sl_now_ms();
+    if (replay_stream(&r) != 0)
+        goto out;
+    if (fflush(r.out) != 0) {
+        fprintf(stderr, "streamlearn replay: --output %s: %s\n", r.out_name, strerror(errno));
+        goto out;
+    }
+    log_summary(&r, (double)(sl_now_ms() - t0) / 1000.0);
+    if (save && save_weights(&r, save) != 0)
+        goto out;
+    code = 0;
+out:
+    if (r.in && r.in != stdin)
+        fclose(r.in);
+    if (r.out && r.out != stdout && fclose(r.out) != 0 && code == 0) {
+        fprintf(stderr, "streamlearn replay: --output %s: %s\n", r.out_name, strerror(errno));
+        code = 1;
+    }
+    sl_buf_free(&r.outbuf);
+    free(r.pred);
+    sl_batch_destroy(r.batch);
+    sl_decoder_destroy(r.decoder);
+    sl_learner_destroy(r.learner);
+    sl_opts_destroy(o);
+    return code;
+}
+
+int sl_cmd_help_config(int argc, char **argv) {
+    (void)argv;
+    if (argc > 0) {
+        fprintf(stderr, "usage: streamlearn help-config   (prints docs/CONFIGURATION.md)\n");
+        return 2;
+    }
+    sl_opts_print_markdown(stdout);
+    return 0;
+}

@@ -1,0 +1,577 @@
+/* decode.c - msgpack sample messages to batch rows and error slots. */
+#include "decode.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "msgscan.h"
+#include "murmur3.h"
+
+/* One pass over the message does both jobs: it checks the structure
+ * (every header and declared length against the bytes left, the reserved
+ * byte, nesting; values of unknown keys through the msgscan pre-scan) and
+ * extracts the fields. Nothing is allocated from a declared size, so
+ * msgpack-c's hazard (reserving memory per declared element) does not arise;
+ * msgpack-c is not used here because the raw id bytes must be kept and a
+ * generic object tree costs more than the whole decode. A problem with the
+ * message as a whole undoes the samples it had appended and leaves one
+ * error slot instead. */
+
+struct sl_decoder {
+    sl_decode_config_t cfg;
+    float *xrow;   /* dim floats: the dense sample being decoded */
+    uint32_t *col; /* sparse entries of the sample being decoded */
+    float *val;
+    size_t sparse_cap;
+    const uint8_t *msg; /* the message being decoded, for offsets */
+    size_t msg_len;
+    int msg_bad; /* the message as a whole is bad: msg_err says why */
+    char msg_err[160];
+};
+
+/* A cursor over the message: every read is bounded by end. */
+typedef struct rd {
+    const uint8_t *p, *end;
+} rd_t;
+
+/* The fields of one sample map as they are found. */
+typedef struct sample {
+    int have_x, have_y, have_w, have_id;
+    int sparse;
+    size_t nnz;
+    int labelled;
+    float y, w;
+    const uint8_t *id;
+    size_t id_len;
+    int bad;
+    char err[160];
+} sample_t;
+
+sl_decoder_t *sl_decoder_new(const sl_decode_config_t *cfg, char *errstr, size_t errstr_size) {
+    if (cfg->dim == 0) {
+        sl_errstr_set(errstr, errstr_size, "decode config: dim must be >= 1");
+        return NULL;
+    }
+    if (cfg->head != SL_HEAD_LINEAR && cfg->head != SL_HEAD_LOGISTIC &&
+        cfg->head != SL_HEAD_SOFTMAX) {
+        sl_errstr_set(errstr, errstr_size, "decode config: unknown head %d", (int)cfg->head);
+        return NULL;
+    }
+    if (cfg->head == SL_HEAD_SOFTMAX && cfg->classes < 2) {
+        sl_errstr_set(errstr, errstr_size, "decode config: softmax needs classes >= 2, got %u",
+                      cfg->classes);
+        return NULL;
+    }
+    sl_decoder_t *d = calloc(1, sizeof(*d));
+    if (!d)
+        goto nomem;
+    d->cfg = *cfg;
+    if (d->cfg.max_message_bytes == 0)
+        d->cfg.max_message_bytes = SL_DECODE_DEFAULT_MAX_BYTES;
+    d->xrow = calloc(cfg->dim, sizeof(float));
+    if (!d->xrow)
+        goto nomem;
+    return d;
+nomem:
+    sl_decoder_destroy(d);
+    sl_errstr_set(errstr, errstr_size, "decoder: out of memory");
+    return NULL;
+}
+
+void sl_decoder_destroy(sl_decoder_t *d) {
+    if (!d)
+        return;
+    free(d->xrow);
+    free(d->col);
+    free(d->val);
+    free(d);
+}
+
+const sl_decode_config_t *sl_decoder_config(const sl_decoder_t *d) {
+    return &d->cfg;
+}
+
+static int msg_fail(sl_decoder_t *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int msg_fail(sl_decoder_t *d, const char *fmt, ...) {
+    if (!d->msg_bad) {
+        d->msg_bad = 1;
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(d->msg_err, sizeof(d->msg_err), fmt, ap);
+        va_end(ap);
+    }
+    return 0;
+}
+
+/* Reads the header at the cursor and checks what it declares against the
+ * bytes left; advances past the header only. Returns 0 (message error set)
+ * when the message is bad there. */
+static int rd_head(sl_decoder_t *d, rd_t *r, sl_mp_head_t *h) {
+    size_t avail = (size_t)(r->end - r->p);
+    int hl = sl_mp_read_head(r->p, avail, h);
+    if (hl == 0)
+        return msg_fail(d, "message: truncated after %zu bytes", d->msg_len);
+    if (hl < 0)
+        return msg_fail(d, "message: reserved byte 0xc1 at offset %zu", (size_t)(r->p - d->msg));
+    uint64_t need = h->kind == SL_MP_MAP ? 2 * h->len
+                    : h->kind == SL_MP_ARRAY ? h->len
+                                             : sl_mp_payload(h);
+    size_t remain = avail - (size_t)hl;
+    if (need > remain)
+        return msg_fail(d,
+                        "message: truncated: %s at offset %zu declares %" PRIu64
+                        " %s, only %zu bytes remain",
+                        sl_mp_kind_name(h->kind), (size_t)(r->p - d->msg), h->len,
+                        h->kind == SL_MP_MAP || h->kind == SL_MP_ARRAY ? "elements" : "bytes",
+                        remain);
+    r->p += hl;
+    return 1;
+}
+
+/* Checks and steps over one whole value nested inside `open` containers.
+ * Returns 0 (message error set) when it is malformed. */
+static int rd_skip(sl_decoder_t *d, rd_t *r, uint32_t open) {
+    sl_msgscan_t s;
+    sl_scan_result_t res;
+    sl_msgscan_init(&s, SIZE_MAX, SL_DECODE_MAX_DEPTH);
+    sl_msgscan_nest(&s, open, (size_t)(r->p - d->msg));
+    if (sl_msgscan_feed(&s, r->p, (size_t)(r->end - r->p), 1, &res) != SL_SCAN_OBJECT)
+        return msg_fail(d, "%s", res.err);
+    r->p += res.len;
+    return 1;
+}
+
+static int is_number(const sl_mp_head_t *h) {
+    return h->kind == SL_MP_UINT || h->kind == SL_MP_INT || h->kind == SL_MP_F32 ||
+           h->kind == SL_MP_F64;
+}
+
+static double number(const sl_mp_head_t *h) {
+    switch (h->kind) {
+    case SL_MP_UINT: return (double)h->v.u;
+    case SL_MP_INT: return (double)h->v.i;
+    default: return h->v.f;
+    }
+}
+
+static void fail(sample_t *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void fail(sample_t *s, const char *fmt, ...) {
+    if (s->bad)
+        return; /* the first problem is the one reported */
+    s->bad = 1;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(s->err, sizeof(s->err), fmt, ap);
+    va_end(ap);
+}
+
+/* Reads one number at the cursor. Returns 1 with *out set, 0 when the value
+ * is not a number (sample error set; the caller re-skips x), or 0 with a
+ * message error set. */
+static inline int rd_number(sl_decoder_t *d, sample_t *s, rd_t *r, double *out, const char *what,
+                            uint32_t i) {
+    const uint8_t *p = r->p;
+    /* float64, float32 and fixint are what producers write: keep them cheap. */
+    if (r->end - p >= 9 && p[0] == 0xcb) {
+        uint64_t bits = sl_mp_be64(p + 1);
+        memcpy(out, &bits, 8);
+        r->p = p + 9;
+        return 1;
+    }
+    if (r->end - p >= 5 && p[0] == 0xca) {
+        uint32_t bits = sl_mp_be32(p + 1);
+        float f;
+        memcpy(&f, &bits, 4);
+        *out = f;
+        r->p = p + 5;
+        return 1;
+    }
+    if (r->end - p >= 1 && p[0] < 0x80) {
+        *out = p[0];
+        r->p = p + 1;
+        return 1;
+    }
+    sl_mp_head_t h;
+    if (!rd_head(d, r, &h))
+        return 0;
+    switch (h.kind) {
+    case SL_MP_UINT: *out = (double)h.v.u; return 1;
+    case SL_MP_INT: *out = (double)h.v.i; return 1;
+    case SL_MP_F32:
+    case SL_MP_F64: *out = h.v.f; return 1;
+    default:
+        if (what)
+            fail(s, "%s: expected a number, got %s", what, sl_mp_kind_name(h.kind));
+        else
+            fail(s, "x[%" PRIu32 "]: expected a number, got %s", i, sl_mp_kind_name(h.kind));
+        return 0;
+    }
+}
+
+static int x_array(sl_decoder_t *d, sample_t *s, rd_t *r, uint64_t n) {
+    uint32_t dim = d->cfg.dim;
+    if (n != dim) {
+        fail(s, "x: expected %" PRIu32 " features, got %" PRIu64, dim, n);
+        return 0;
+    }
+    for (uint32_t i = 0; i < dim; i++) {
+        double v;
+        if (!rd_number(d, s, r, &v, NULL, i))
+            return 0;
+        float f = (float)v;
+        if (!isfinite(f)) {
+            fail(s, "x[%" PRIu32 "]: not a finite number", i);
+            return 0;
+        }
+        d->xrow[i] = f;
+    }
+    return 1;
+}
+
+static int x_bin(sl_decoder_t *d, sample_t *s, rd_t *r, uint64_t n) {
+    uint32_t dim = d->cfg.dim;
+    if (n != (uint64_t)dim * 4) {
+        fail(s, "x: expected %" PRIu64 " bytes (%" PRIu32 " float32), got %" PRIu64,
+             (uint64_t)dim * 4, dim, n);
+        return 0;
+    }
+    memcpy(d->xrow, r->p, (size_t)dim * 4); /* rd_head checked the payload is there */
+    r->p += (size_t)dim * 4;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    for (uint32_t i = 0; i < dim; i++) {
+        uint32_t u;
+        memcpy(&u, &d->xrow[i], 4);
+        u = __builtin_bswap32(u);
+        memcpy(&d->xrow[i], &u, 4);
+    }
+#endif
+    for (uint32_t i = 0; i < dim; i++) {
+        if (!isfinite(d->xrow[i])) {
+            fail(s, "x[%" PRIu32 "]: not a finite number", i);
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static int x_map(sl_decoder_t *d, sample_t *s, rd_t *r, uint64_t pairs) {
+    uint32_t dim = d->cfg.dim;
+    if (pairs > d->sparse_cap) {
+        /* At most one pair per two bytes of the message (rd_head checked). */
+        uint32_t *col = realloc(d->col, (size_t)pairs * sizeof(uint32_t));
+        if (col)
+            d->col = col;
+        float *val = realloc(d->val, (size_t)pairs * sizeof(float));
+        if (val)
+            d->val = val;
+        if (!col || !val)
+            return -1;
+        d->sparse_cap = (size_t)pairs;
+    }
+    for (uint64_t k = 0; k < pairs; k++) {
+        sl_mp_head_t h;
+        if (!rd_head(d, r, &h))
+            return 0;
+        uint32_t idx;
+        char what[64];
+        if (h.kind == SL_MP_UINT) {
+            if (h.v.u >= dim) {
+                fail(s, "x: index %" PRIu64 " out of range 0..%" PRIu32, h.v.u, dim - 1);
+                return 0;
+            }
+            idx = (uint32_t)h.v.u;
+            snprintf(what, sizeof(what), "x[%" PRIu32 "]", idx);
+        } else if (h.kind == SL_MP_INT) {
+            fail(s, "x: index %" PRId64 " out of range 0..%" PRIu32, h.v.i, dim - 1);
+            return 0;
+        } else if (h.kind == SL_MP_STR) {
+            idx = sl_murmur3_32(r->p, (size_t)h.len, 0) % dim;
+            snprintf(what, sizeof(what), "x[\"%.*s\"]", h.len > 40 ? 40 : (int)h.len,
+                     (const char *)r->p);
+            r->p += h.len;
+        } else {
+            fail(s, "x: expected int or str keys, got a %s key", sl_mp_kind_name(h.kind));
+            return 0;
+        }
+        double v;
+        if (!rd_number(d, s, r, &v, what, 0))
+            return 0;
+        float f = (float)v;
+        if (!isfinite(f)) {
+            fail(s, "%s: not a finite number", what);
+            return 0;
+        }
+        d->col[k] = idx;
+        d->val[k] = f;
+    }
+    s->sparse = 1;
+    s->nnz = (size_t)pairs;
+    return 1;
+}
+
+/* Decodes x at the cursor. Returns 1 when good, 0 when the sample or the
+ * message is bad (the caller re-skips x from its start to tell which), -1 on
+ * out of memory. */
+static int field_x(sl_decoder_t *d, sample_t *s, rd_t *r) {
+    sl_mp_head_t h;
+    if (!rd_head(d, r, &h))
+        return 0;
+    switch (h.kind) {
+    case SL_MP_ARRAY: return x_array(d, s, r, h.len);
+    case SL_MP_BIN: return x_bin(d, s, r, h.len);
+    case SL_MP_MAP: return x_map(d, s, r, h.len);
+    default:
+        fail(s, "x: expected an array, bin or map, got %s", sl_mp_kind_name(h.kind));
+        return 0;
+    }
+}
+
+static void field_y(const sl_decoder_t *d, sample_t *s, const sl_mp_head_t *h) {
+    if (h->kind == SL_MP_NIL)
+        return;
+    if (!is_number(h)) {
+        fail(s, "y: expected a number, got %s", sl_mp_kind_name(h->kind));
+        return;
+    }
+    double v = number(h);
+    switch (d->cfg.head) {
+    case SL_HEAD_LINEAR:
+        if (!isfinite((float)v)) {
+            fail(s, "y: not a finite number");
+            return;
+        }
+        break;
+    case SL_HEAD_LOGISTIC:
+        if (v != 0.0 && v != 1.0) {
+            fail(s, "y: expected 0 or 1 for a logistic model, got %g", v);
+            return;
+        }
+        break;
+    case SL_HEAD_SOFTMAX: {
+        uint32_t k = d->cfg.classes;
+        if (!isfinite(v)) {
+            fail(s, "y: not a finite number");
+            return;
+        }
+        if (v != floor(v)) {
+            fail(s, "y: class %g is not an integer", v);
+            return;
+        }
+        if (h->kind == SL_MP_UINT && h->v.u >= k) {
+            fail(s, "y: class %" PRIu64 " out of range 0..%" PRIu32, h->v.u, k - 1);
+            return;
+        }
+        if (h->kind == SL_MP_INT) {
+            fail(s, "y: class %" PRId64 " out of range 0..%" PRIu32, h->v.i, k - 1);
+            return;
+        }
+        if (v < 0 || v >= k) {
+            fail(s, "y: class %g out of range 0..%" PRIu32, v, k - 1);
+            return;
+        }
+        break;
+    }
+    }
+    s->labelled = 1;
+    s->y = (float)v;
+}
+
+static void field_w(sample_t *s, const sl_mp_head_t *h) {
+    if (h->kind == SL_MP_NIL)
+        return;
+    if (!is_number(h)) {
+        fail(s, "w: expected a number, got %s", sl_mp_kind_name(h->kind));
+        return;
+    }
+    double v = number(h);
+    float w = (float)v;
+    if (!isfinite(w) || !(w > 0.0f)) {
+        fail(s, "w: expected a finite number > 0, got %g", v);
+        return;
+    }
+    s->w = w;
+}
+
+static void field_id(sample_t *s, const sl_mp_head_t *h, const uint8_t *p, const uint8_t *vend) {
+    switch (h->kind) {
+    case SL_MP_ARRAY:
+    case SL_MP_MAP:
+    case SL_MP_EXT: fail(s, "id: expected a scalar, got %s", sl_mp_kind_name(h->kind)); return;
+    default: s->id = p, s->id_len = (size_t)(vend - p);
+    }
+}
+
+/* Which of the known keys a key is: 'x', 'y', 'w', 'i' (id), or 0. */
+static int key_name(const sl_mp_head_t *h, const uint8_t *p) {
+    if (h->kind != SL_MP_STR)
+        return 0;
+    if (h->len == 1 && (p[0] == 'x' || p[0] == 'y' || p[0] == 'w'))
+        return p[0];
+    if (h->len == 2 && p[0] == 'i' && p[1] == 'd')
+        return 'i';
+    return 0;
+}
+
+static sl_err_t push_bad(sl_batch_t *b, sl_decode_result_t *res, uint64_t tag, const char *err,
+                         const uint8_t *id, size_t id_len) {
+    sl_err_t e = sl_batch_push_error(b, err, tag, id, id_len);
+    if (e != SL_OK)
+        return e;
+    if (res->bad++ == 0)
+        snprintf(res->first_error, sizeof(res->first_error), "%s", err);
+    return SL_OK;
+}
+
+/* Decodes the sample at the cursor (any value, nested in `open`
+ * containers), appends its slot and leaves the cursor after it. A message
+ * error (d->msg_bad) stops it; the caller then undoes the message. */
+static sl_err_t decode_sample(sl_decoder_t *d, rd_t *r, uint32_t open, uint64_t tag,
+                              sl_batch_t *b, sl_decode_result_t *res) {
+    const uint8_t *start = r->p;
+    sl_mp_head_t h;
+    if (!rd_head(d, r, &h))
+        return SL_OK;
+    if (h.kind != SL_MP_MAP) {
+        r->p = start;
+        if (!rd_skip(d, r, open))
+            return SL_OK;
+        char err[96];
+        snprintf(err, sizeof(err), "sample: expected a map, got %s", sl_mp_kind_name(h.kind));
+        return push_bad(b, res, tag, err, NULL, 0);
+    }
+    open++;
+    sample_t s;
+    s.have_x = s.have_y = s.have_w = s.have_id = 0;
+    s.sparse = 0, s.nnz = 0, s.labelled = 0, s.y = 0.0f, s.w = 1.0f;
+    s.id = NULL, s.id_len = 0, s.bad = 0, s.err[0] = '\0';
+
+    for (uint64_t i = 0; i < h.len; i++) {
+        const uint8_t *kstart = r->p;
+        sl_mp_head_t kh, vh;
+        if (!rd_head(d, r, &kh))
+            return SL_OK;
+        int name = 0;
+        if (kh.kind == SL_MP_ARRAY || kh.kind == SL_MP_MAP) {
+            r->p = kstart; /* a container as a key: an unknown key */
+            if (!rd_skip(d, r, open))
+                return SL_OK;
+        } else {
+            name = key_name(&kh, r->p);
+            r->p += sl_mp_payload(&kh);
+        }
+        int *have = name == 'x'   ? &s.have_x
+                    : name == 'y' ? &s.have_y
+                    : name == 'w' ? &s.have_w
+                    : name == 'i' ? &s.have_id
+                                  : NULL;
+        const uint8_t *vstart = r->p;
+        if (have && *have)
+            fail(&s, "sample: duplicate key %s",
+                 name == 'x' ? "x" : name == 'y' ? "y" : name == 'w' ? "w" : "id");
+        if (!have || *have) {
+            if (!rd_skip(d, r, open))
+                return SL_OK;
+            continue;
+        }
+        *have = 1;
+        if (name == 'x') {
+            int ok = field_x(d, &s, r);
+            if (ok < 0)
+                return SL_ERR_NOMEM;
+            if (d->msg_bad)
+                return SL_OK;
+            if (!ok) { /* bad x: step over it whole, checking its structure */
+                r->p = vstart;
+                if (!rd_skip(d, r, open))
+                    return SL_OK;
+            }
+            continue;
+        }
+        if (!rd_head(d, r, &vh))
+            return SL_OK;
+        if (vh.kind == SL_MP_ARRAY || vh.kind == SL_MP_MAP) {
+            r->p = vstart;
+            if (!rd_skip(d, r, open))
+                return SL_OK;
+        } else {
+            r->p += sl_mp_payload(&vh);
+        }
+        if (name == 'y')
+            field_y(d, &s, &vh);
+        else if (name == 'w')
+            field_w(&s, &vh);
+        else
+            field_id(&s, &vh, vstart, r->p);
+    }
+    if (!s.have_x)
+        fail(&s, "x: missing");
+    if (s.bad)
+        return push_bad(b, res, tag, s.err, s.id, s.id_len);
+
+    sl_err_t e = s.sparse ? sl_batch_push_sparse(b, d->col, d->val, s.nnz, s.y, s.w, s.labelled,
+                                                 tag, s.id, s.id_len)
+                          : sl_batch_push_dense(b, d->xrow, s.y, s.w, s.labelled, tag, s.id,
+                                                s.id_len);
+    if (e != SL_OK)
+        return e;
+    res->good++;
+    return SL_OK;
+}
+
+/* Walks the message, appending its samples; leaves d->msg_bad set when the
+ * message is bad as a whole. */
+static sl_err_t decode_body(sl_decoder_t *d, const uint8_t *msg, size_t len, uint64_t tag,
+                            sl_batch_t *b, sl_decode_result_t *res) {
+    if (len > d->cfg.max_message_bytes)
+        return msg_fail(d, "message: %zu bytes over the %zu-byte limit", len,
+                        d->cfg.max_message_bytes),
+               SL_OK;
+    if (len == 0)
+        return msg_fail(d, "message: empty"), SL_OK;
+    rd_t r = {msg, msg + len};
+    sl_mp_head_t h;
+    if (!rd_head(d, &r, &h))
+        return SL_OK;
+    sl_err_t e = SL_OK;
+    if (h.kind == SL_MP_MAP) {
+        r.p = msg;
+        e = decode_sample(d, &r, 0, tag, b, res);
+    } else if (h.kind == SL_MP_ARRAY) {
+        for (uint64_t i = 0; i < h.len && e == SL_OK && !d->msg_bad; i++)
+            e = decode_sample(d, &r, 1, tag, b, res);
+    } else {
+        r.p = msg;
+        if (!rd_skip(d, &r, 0))
+            return SL_OK;
+        if (r.p == r.end)
+            return msg_fail(d, "message: expected a sample map or an array of sample maps, got %s",
+                            sl_mp_kind_name(h.kind)),
+                   SL_OK;
+    }
+    if (e == SL_OK && !d->msg_bad && r.p != r.end)
+        msg_fail(d, "message: %zu trailing bytes after the %s", (size_t)(r.end - r.p),
+                 h.kind == SL_MP_ARRAY ? "sample array" : "sample");
+    return e;
+}
+
+sl_err_t sl_decode_message(sl_decoder_t *d, const uint8_t *msg, size_t len, uint64_t tag,
+                           sl_batch_t *b, sl_decode_result_t *res) {
+    res->good = res->bad = 0;
+    res->first_error[0] = '\0';
+    if (b->dim != d->cfg.dim)
+        return SL_ERR_MISMATCH;
+    d->msg = msg;
+    d->msg_len = len;
+    d->msg_bad = 0;
+    size_t slots0 = sl_batch_slots(b);
+    sl_err_t e = decode_body(d, msg, len, tag, b, res);
+    if (e != SL_OK || !d->msg_bad)
+        return e;
+    sl_batch_truncate(b, slots0);
+    res->good = res->bad = 0;
+    return push_bad(b, res, tag, d->msg_err, NULL, 0);
+}

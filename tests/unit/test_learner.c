@@ -1,0 +1,331 @@
+/* test_learner.c - test-then-train semantics, counters, refusal and sparse input through the
+ * learner. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "model/learner.h"
+#include "model/linalg.h"
+
+static sl_model_config_t mcfg(sl_head_t head, uint32_t dim, uint32_t hidden) {
+    sl_model_config_t c = {.head = head, .dim = dim, .classes = 3, .activation = SL_ACT_TANH};
+    if (hidden) {
+        c.n_hidden = 1;
+        c.hidden[0] = hidden;
+    }
+    return c;
+}
+
+static sl_learner_t *make(sl_head_t head, uint32_t dim, uint32_t hidden, sl_optim_config_t oc) {
+    sl_model_config_t c = mcfg(head, dim, hidden);
+    char err[256];
+    sl_learner_t *l = sl_learner_new(&c, &oc, 1, 0, err, sizeof(err));
+    if (!l)
+        fail_msg("sl_learner_new: %s", err);
+    return l;
+}
+
+static void set_params(sl_learner_t *l, const float *p, size_t n) {
+    sl_model_t *m = sl_learner_model(l);
+    assert_int_equal(sl_model_n_params(m), n);
+    memcpy(sl_model_params(m), p, n * sizeof(float));
+    sl_learner_params_changed(l);
+}
+
+/* Linear model z = 1*x0 - 2*x1 + 0.5, SGD lr 0.1: the step by hand. */
+static void test_predict_before_step_and_sgd_update(void **state) {
+    (void)state;
+    sl_optim_config_t oc = sl_optim_config_default(SL_OPTIM_SGD);
+    oc.lr = 0.1;
+    sl_learner_t *l = make(SL_HEAD_LINEAR, 2, 0, oc);
+    float p0[] = {1, -2, 0.5f};
+    set_params(l, p0, 3);
+    float x[] = {1, 1, 2, 0, 0, 3};
+    float y[] = {0, 1, 7}, w[] = {1, 3, 1};
+    uint8_t lab[] = {1, 1, 0};
+    sl_input_t in = {.n = 3, .dim = 2, .dense = x};
+    sl_targets_t t = {y, w, lab};
+    float out[3];
+    sl_batch_result_t r;
+    assert_int_equal(sl_learner_batch(l, &in, &t, out, &r), SL_OK);
+    /* Predictions with the initial weights: -0.5, 2.5, -5.5. */
+    assert_true(out[0] == -0.5f && out[1] == 2.5f && out[2] == -5.5f);
+    assert_int_equal(r.n_labelled, 2);
+    assert_int_equal(r.stepped, 1);
+    assert_int_equal(r.refused, 0);
+    /* loss = (1 * 0.25 + 3 * 2.25) / 4 */
+    assert_true(fabs(r.loss - 7.0 / 4) < 1e-12);
+    /* dL/dz_i = 2 (z_i - y_i) w_i / 4: -0.25, 2.25; grad W = sum dz_i x_i. */
+    double g0 = -0.25 * 1 + 2.25 * 2, g1 = -0.25 * 1 + 2.25 * 0, gb = -0.25 + 2.25;
+    const float *p = sl_model_params(sl_learner_model(l));
+    assert_true(fabs(p[0] - (1 - 0.1 * g0)) < 1e-6);
+    assert_true(fabs(p[1] - (-2 - 0.1 * g1)) < 1e-6);
+    assert_true(fabs(p[2] - (0.5 - 0.1 * gb)) < 1e-6);
+    /* The next batch's prediction sees the new weights. */
+    assert_int_equal(sl_learner_batch(l, &in, &t, out, &r), SL_OK);
+    assert_true(fabs(out[0] - (p0[0] - 0.1 * g0 + p0[1] - 0.1 * g1 + p0[2] - 0.1 * gb)) < 1e-5);
+    sl_learner_counters_t c = sl_learner_counters(l);
+    assert_int_equal(c.step, 2);
+    assert_int_equal(c.samples, 4);
+    assert_int_equal(c.predictions, 6);
+    assert_int_equal(c.refused_steps, 0);
+    sl_learner_destroy(l);
+}
+
+static void test_unlabelled_batch_changes_nothing(void **state) {
+    (void)state;
+    sl_learner_t *l = make(SL_HEAD_SOFTMAX, 3, 4, sl_optim_config_default(SL_OPTIM_ADAM));
+    sl_model_t *m = sl_learner_model(l);
+    size_t np = sl_model_n_params(m);
+    float *before = malloc(np * sizeof(float));
+    memcpy(before, sl_model_params(m), np * sizeof(float));
+    float x[6] = {1, 2, 3, 4, 5, 6}, y[2] = {0, 1}, w[2] = {1, 1}, out[6];
+    uint8_t lab[2] = {0, 0};
+    sl_input_t in = {.n = 2, .dim = 3, .dense = x};
+    sl_targets_t t = {y, w, lab};
+    sl_batch_result_t r;
+    assert_int_equal(sl_learner_batch(l, &in, &t, out, &r), SL_OK);
+    assert_int_equal(r.stepped, 0);
+    assert_int_equal(r.n_labelled, 0);
+    assert_true(isnan(r.loss));
+    assert_true(fabsf(out[0] + out[1] + out[2] - 1) < 1e-6f);
+    assert_memory_equal(sl_model_params(m), before, np * sizeof(float));
+    sl_optim_t *o = sl_learner_optim(l);
+    assert_int_equal(sl_optim_steps(o), 0);
+    for (size_t i = 0; i < np; i++)
+        assert_true(sl_optim_state(o, 0)[i] == 0.0f && sl_optim_state(o, 1)[i] == 0.0f);
+    sl_learner_counters_t c = sl_learner_counters(l);
+    assert_int_equal(c.step, 0);
+    assert_int_equal(c.predictions, 2);
+    assert_int_equal(sl_metrics_total(sl_learner_metrics(l)).count, 0);
+    /* One labelled sample: now it steps. */
+    lab[1] = 1;
+    assert_int_equal(sl_learner_batch(l, &in, &t, out, &r), SL_OK);
+    assert_int_equal(r.stepped, 1);
+    assert_memory_not_equal(sl_model_params(m), before, np * sizeof(float));
+    assert_int_equal(sl_metrics_total(sl_learner_metrics(l)).count, 1);
+    free(before);
+    sl_learner_destroy(l);
+}
+
+/* Accuracy is measured on the predictions made before the step. */
+static void test_metrics_use_pre_step_outputs(void **state) {
+    (void)state;
+    sl_optim_config_t oc = sl_optim_config_default(SL_OPTIM_SGD);
+    oc.lr = 100; /* a step this big would flip the predictions */
+    sl_learner_t *l = make(SL_HEAD_LOGISTIC, 1, 0, oc);
+    float p0[] = {1, 0}; /* P(y=1) = sigmoid(x) */
+    set_params(l, p0, 2);
+    float x[] = {2, -2, 3, -1}, y[] = {1, 0, 0, 1}, w[] = {1, 1, 2, 4}, out[4];
+    uint8_t lab[] = {1, 1, 1, 1};
+    sl_input_t in = {.n = 4, .dim = 1, .dense = x};
+    sl_targets_t t = {y, w, lab};
+    sl_batch_result_t r;
+    assert_int_equal(sl_learner_batch(l, &in, &t, out, &r), SL_OK);
+    sl_metrics_view_t v = sl_metrics_total(sl_learner_metrics(l));
+    assert_int_equal(v.count, 4);
+    assert_true(fabs(v.accuracy - 2.0 / 8) < 1e-12); /* rows 0 and 1 right */
+    double want = 0;
+    double z[] = {2, -2, 3, -1};
+    for (int i = 0; i < 4; i++)
+        want += w[i] * (log1p(exp(-z[i])) + (1 - y[i]) * z[i]);
+    assert_true(fabs(v.loss - want / 8) < 1e-9);
+    assert_true(fabs(r.loss - want / 8) < 1e-9);
+    sl_learner_destroy(l);
+}
+
+static void test_bad_batches_change_nothing(void **state) {
+    (void)state;
+    sl_learner_t *l = make(SL_HEAD_LOGISTIC, 2, 0, sl_optim_config_default(SL_OPTIM_ADAM));
+    float x[] = {1, 2}, y[] = {2}, w[] = {1}, out[1];
+    uint8_t lab[] = {1};
+    sl_targets_t t = {y, w, lab};
+    sl_input_t wrong = {.n = 1, .dim = 3, .dense = x};
+    assert_int_equal(sl_learner_batch(l, &wrong, &t, out, NULL), SL_ERR_MISMATCH);
+    sl_input_t in = {.n = 1, .dim = 2, .dense = x};
+    assert_int_equal(sl_learner_batch(l, &in, &t, out, NULL), SL_ERR_RANGE);
+    y[0] = 1;
+    w[0] = 0;
+    assert_int_equal(sl_learner_batch(l, &in, &t, out, NULL), SL_ERR_INVAL);
+    sl_learner_counters_t c = sl_learner_counters(l);
+    assert_int_equal(c.predictions, 0);
+    assert_int_equal(c.step, 0);
+    assert_int_equal(sl_metrics_total(sl_learner_metrics(l)).count, 0);
+    sl_learner_destroy(l);
+
+    l = make(SL_HEAD_SOFTMAX, 2, 0, sl_optim_config_default(SL_OPTIM_SGD));
+    float ys[] = {3}, ws[] = {1}, outs[3];
+    sl_targets_t ts = {ys, ws, lab};
+    assert_int_equal(sl_learner_batch(l, &in, &ts, outs, NULL), SL_ERR_RANGE);
+    ys[0] = 1.5f;
+    assert_int_equal(sl_learner_batch(l, &in, &ts, outs, NULL), SL_ERR_RANGE);
+    sl_learner_destroy(l);
+}
+
+static void test_nonfinite_step_refused(void **state) {
+    (void)state;
+    sl_learner_t *l = make(SL_HEAD_LINEAR, 2, 3, sl_optim_config_default(SL_OPTIM_ADAM));
+    sl_model_t *m = sl_learner_model(l);
+    sl_optim_t *o = sl_learner_optim(l);
+    size_t np = sl_model_n_params(m);
+    float x[] = {0.5f, -0.25f}, y[] = {0.1f}, w[] = {1}, out[1];
+    uint8_t lab[] = {1};
+    sl_input_t in = {.n = 1, .dim = 2, .dense = x};
+    sl_targets_t t = {y, w, lab};
+    sl_batch_result_t r;
+    assert_int_equal(sl_learner_batch(l, &in, &t, out, &r), SL_OK); /* state now non-zero */
+    assert_int_equal(r.stepped, 1);
+    /* A label of 1e30: the squared gradient overflows Adam's exp_avg_sq. */
+    y[0] = 1e30f;
+    float *saved = malloc(3 * np * sizeof(float));
+    memcpy(saved, sl_model_params(m), np * sizeof(float));
+    memcpy(saved + np, sl_optim_state(o, 0), np * sizeof(float));
+    memcpy(saved + 2 * np, sl_optim_state(o, 1), np * sizeof(float));
+    assert_int_equal(sl_learner_batch(l, &in, &t, out, &r), SL_OK);
+    assert_int_equal(r.refused, 1);
+    assert_int_equal(r.stepped, 0);
+    assert_memory_equal(sl_model_params(m), saved, np * sizeof(float));
+    assert_memory_equal(sl_optim_state(o, 0), saved + np, np * sizeof(float));
+    assert_memory_equal(sl_optim_state(o, 1), saved + 2 * np, np * sizeof(float));
+    sl_learner_counters_t c = sl_learner_counters(l);
+    assert_int_equal(c.refused_steps, 1);
+    assert_int_equal(c.step, 1);
+    assert_int_equal(c.samples, 1);
+    assert_int_equal(c.predictions, 2);
+    assert_int_equal(sl_optim_steps(o), 1);
+    free(saved);
+    sl_learner_destroy(l);
+}
+
+static void test_ftrl_needs_no_hidden_layers(void **state) {
+    (void)state;
+    sl_model_config_t c = mcfg(SL_HEAD_LOGISTIC, 4, 3);
+    sl_optim_config_t oc = sl_optim_config_default(SL_OPTIM_FTRL);
+    char err[256];
+    assert_null(sl_learner_new(&c, &oc, 1, 0, err, sizeof(err)));
+    assert_string_equal(err, "--optimizer ftrl: supports models without hidden layers");
+    c.n_hidden = 0;
+    sl_learner_t *l = sl_learner_new(&c, &oc, 1, 0, err, sizeof(err));
+    assert_non_null(l);
+    /* FTRL starts from zero weights (z = n = 0). */
+    const float *p = sl_model_params(sl_learner_model(l));
+    for (size_t i = 0; i < sl_model_n_params(sl_learner_model(l)); i++)
+        assert_true(p[i] == 0.0f);
+    sl_learner_destroy(l);
+}
+
+/* Builds one batch both ways: CSR with a repeated column and its dense twin. */
+typedef struct twin {
+    size_t row_ptr[5];
+    uint32_t col[8];
+    float val[8], dense[4 * 10], y[4], w[4];
+    uint8_t lab[4];
+} twin_t;
+
+static void make_twin(twin_t *b, int seed, sl_head_t head) {
+    memset(b, 0, sizeof(*b));
+    size_t e = 0;
+    for (int i = 0; i < 4; i++) {
+        b->row_ptr[i] = e;
+        for (int k = 0; k < 2; k++) {
+            uint32_t c = (uint32_t)((seed * 7 + i * 3 + k * 5) % 10);
+            if (i == 2 && k == 1)
+                c = b->col[e - 1]; /* repeated column */
+            b->col[e] = c;
+            b->val[e] = (float)(((seed + i + k) % 5) - 2) * 0.5f + 0.25f;
+            b->dense[i * 10 + c] += b->val[e];
+            e++;
+        }
+        b->y[i] = head == SL_HEAD_SOFTMAX ? (float)((seed + i) % 3) : (float)((seed + i) % 2);
+        b->w[i] = 1.0f + (float)(i % 2);
+        b->lab[i] = i != 3;
+    }
+    b->row_ptr[4] = e;
+}
+
+static void run_twins(sl_head_t head, sl_optim_config_t oc) {
+    sl_learner_t *ld = make(head, 10, 0, oc), *ls = make(head, 10, 0, oc);
+    size_t np = sl_model_n_params(sl_learner_model(ld));
+    for (int b = 0; b < 6; b++) {
+        twin_t tw;
+        make_twin(&tw, b, head);
+        sl_input_t xd = {.n = 4, .dim = 10, .dense = tw.dense};
+        sl_input_t xs = {.n = 4, .dim = 10, .row_ptr = tw.row_ptr, .col = tw.col, .val = tw.val};
+        sl_targets_t t = {tw.y, tw.w, tw.lab};
+        float od[12], os[12];
+        assert_int_equal(sl_learner_batch(ld, &xd, &t, od, NULL), SL_OK);
+        assert_int_equal(sl_learner_batch(ls, &xs, &t, os, NULL), SL_OK);
+        for (int i = 0; i < 4; i++)
+            assert_true(fabsf(od[i] - os[i]) < 1e-5f);
+    }
+    const float *pd = sl_model_params(sl_learner_model(ld));
+    const float *ps = sl_model_params(sl_learner_model(ls));
+    for (size_t i = 0; i < np; i++)
+        assert_true(fabsf(pd[i] - ps[i]) <= 1e-5f * (1 + fabsf(pd[i])));
+    sl_learner_destroy(ld);
+    sl_learner_destroy(ls);
+}
+
+static void test_sparse_batches_train_like_dense(void **state) {
+    (void)state;
+    run_twins(SL_HEAD_LOGISTIC, sl_optim_config_default(SL_OPTIM_FTRL));
+    run_twins(SL_HEAD_SOFTMAX, sl_optim_config_default(SL_OPTIM_ADAM));
+    run_twins(SL_HEAD_LOGISTIC, sl_optim_config_default(SL_OPTIM_SGD));
+    sl_optim_config_t oc = sl_optim_config_default(SL_OPTIM_SGD);
+    oc.momentum = 0.9;
+    run_twins(SL_HEAD_LINEAR, oc);
+}
+
+/* FTRL on a sparse batch leaves every weight of an unused column untouched. */
+static void test_ftrl_sparse_touches_only_used_columns(void **state) {
+    (void)state;
+    sl_learner_t *l = make(SL_HEAD_SOFTMAX, 10, 0, sl_optim_config_default(SL_OPTIM_FTRL));
+    sl_model_t *m = sl_learner_model(l);
+    float *p = sl_model_params(m);
+    for (size_t i = 0; i < sl_model_n_params(m); i++)
+        p[i] = 0.01f * (float)i;
+    sl_learner_params_changed(l);
+    size_t row_ptr[] = {0, 2};
+    uint32_t col[] = {3, 7};
+    float val[] = {1, -1}, y[] = {2}, w[] = {1}, out[3];
+    uint8_t lab[] = {1};
+    sl_input_t xs = {.n = 1, .dim = 10, .row_ptr = row_ptr, .col = col, .val = val};
+    sl_targets_t t = {y, w, lab};
+    float before[33];
+    memcpy(before, p, sizeof(before));
+    sl_batch_result_t r;
+    assert_int_equal(sl_learner_batch(l, &xs, &t, out, &r), SL_OK);
+    assert_int_equal(r.stepped, 1);
+    for (uint32_t o = 0; o < 3; o++) {
+        for (uint32_t c = 0; c < 10; c++) {
+            size_t i = o * 10 + c;
+            if (c == 3 || c == 7)
+                assert_true(p[i] != before[i]);
+            else
+                assert_true(p[i] == before[i]);
+        }
+        assert_true(p[30 + o] != before[30 + o]); /* biases always get a gradient */
+    }
+    sl_learner_destroy(l);
+}
+
+int main(void) {
+    sl_linalg_set_threads(1);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_predict_before_step_and_sgd_update),
+        cmocka_unit_test(test_unlabelled_batch_changes_nothing),
+        cmocka_unit_test(test_metrics_use_pre_step_outputs),
+        cmocka_unit_test(test_bad_batches_change_nothing),
+        cmocka_unit_test(test_nonfinite_step_refused),
+        cmocka_unit_test(test_ftrl_needs_no_hidden_layers),
+        cmocka_unit_test(test_sparse_batches_train_like_dense),
+        cmocka_unit_test(test_ftrl_sparse_touches_only_used_columns),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
