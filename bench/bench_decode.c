@@ -1,7 +1,9 @@
 /* bench_decode.c - throughput of framing + decoding + encoding predictions, against msgpack-c's
- * own generic decode. Not a test. Build and run from the repo root:
- *   gcc -std=c11 -O2 -D_GNU_SOURCE -I. bench/bench_decode.c consumer/*.c common/*.c $(pkg-config --cflags --libs msgpack) -lm -o /tmp/bench_decode && /tmp/bench_decode [samples]
+ * own generic decode. Not a test. Build and run from the repo root (bash):
  */
+/* clang-format off */
+/*   gcc -std=c11 -O2 -D_GNU_SOURCE -I. bench/bench_decode.c consumer/{msgscan,batch,decode,encode,murmur3}.c common/{err,buf}.c $(pkg-config --cflags --libs msgpack) -lm -o /tmp/bench_decode && /tmp/bench_decode [samples] */
+/* clang-format on */
 #include <msgpack.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -13,16 +13,16 @@ mkdir -p "$data" bench/results
 
 cmake -S . -B build/bench -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build/bench -j2 --target streamlearn >/dev/null
-bin=build/bench/streamlearn
+bin=$(pwd)/build/bench/streamlearn
 
-gen() { # file n args...
-  local f=$1; shift
-  [ -s "$f" ] || $py bench/make_stream.py "$f" "$@"
+gen() { # file n args...: a labelled stream from `streamlearn gen` (float32 values)
+  local f=$1 n=$2; shift 2
+  [ -s "$f" ] || $bin gen --samples "$n" --seed 1 --output "$f" "$@" 2>/dev/null
 }
 gen "$data/dense32-$n.msgpack" "$n" --dim 32
 gen "$data/bin32-$n.msgpack" "$n" --dim 32 --form bin
 m=$(( n / 10 ))
-gen "$data/mnistlike-$m.msgpack" "$m" --dim 784 --classes 10 --form bin
+gen "$data/mnistlike-$m.msgpack" "$m" --model softmax --dim 784 --classes 10 --stream blobs --form bin
 
 # run NAME CMD...: wall seconds, CPU seconds and peak RSS of one command.
 run() {
@@ -52,16 +52,22 @@ bench_case mlp784 "$m" \
   "--model softmax --dim 784 --classes 10 --hidden 128 --optimizer adam --batch-size 256 --input $data/mnistlike-$m.msgpack" \
   "--dim 784 --classes 10 --hidden 128 --batch-size 256 --input $data/mnistlike-$m.msgpack"
 
-printf '\n%-8s %9s | %12s %8s | %12s %8s | %7s\n' case samples "streamlearn/s" "RSS MB" "pytorch/s" "RSS MB" ratio
+# Throughput is each program's own measure of its loop (file open to last
+# prediction written), so interpreter start-up does not count against PyTorch;
+# wall, CPU and peak RSS are of the whole process.
+rate_sl() { sed -n 's/.*"samples_per_s":\([0-9.e+]*\).*/\1/p' "$data/log.sl-$1" | tail -1; }
+rate_pt() { sed -n 's/.* \([0-9]*\) samples\/s$/\1/p' "$data/log.pt-$1" | tail -1; }
+printf '\n%-8s %9s | %14s %8s %7s | %14s %8s %7s | %7s\n' case samples "streamlearn/s" "RSS MB" "CPU s" \
+  "pytorch/s" "RSS MB" "CPU s" speedup
 json="["
 for r in "${results[@]}"; do
   read -r label samples _ swall scpu srss _ twall tcpu trss <<<"$r"
-  srate=$(echo "$samples / $swall" | bc)
-  trate=$(echo "$samples / $twall" | bc)
-  ratio=$(echo "scale=1; $twall / $swall" | bc)
-  printf '%-8s %9d | %12d %8d | %12d %8d | %6sx\n' "$label" "$samples" "$srate" $((srss / 1024)) \
-    "$trate" $((trss / 1024)) "$ratio"
-  json+="{\"case\":\"$label\",\"samples\":$samples,\"streamlearn\":{\"wall_s\":$swall,\"cpu_s\":$scpu,\"rss_kb\":$srss,\"samples_per_s\":$srate},\"pytorch\":{\"wall_s\":$twall,\"cpu_s\":$tcpu,\"rss_kb\":$trss,\"samples_per_s\":$trate},\"speedup\":$ratio},"
+  srate=$(printf '%.0f' "$(rate_sl "$label")")
+  trate=$(rate_pt "$label")
+  ratio=$(echo "scale=1; $srate / $trate" | bc)
+  printf '%-8s %9d | %14d %8d %7s | %14d %8d %7s | %6sx\n' "$label" "$samples" "$srate" \
+    $((srss / 1024)) "$scpu" "$trate" $((trss / 1024)) "$tcpu" "$ratio"
+  json+="{\"case\":\"$label\",\"samples\":$samples,\"streamlearn\":{\"samples_per_s\":$srate,\"wall_s\":$swall,\"cpu_s\":$scpu,\"rss_kb\":$srss},\"pytorch\":{\"samples_per_s\":$trate,\"wall_s\":$twall,\"cpu_s\":$tcpu,\"rss_kb\":$trss},\"speedup\":$ratio},"
 done
 echo "${json%,}]" > bench/results/replay.json
 echo "wrote bench/results/replay.json"

@@ -603,8 +603,20 @@ void sl_opts_print_markdown(FILE *out) {
                 first = 0;
             }
         }
-        fprintf(out, " | %s%s%s%s |\n", d->help, d->type == SL_OPT_CHOICE ? " One of `" : "",
-                d->type == SL_OPT_CHOICE ? d->choices : "", d->type == SL_OPT_CHOICE ? "`." : "");
+        fprintf(out, " | %s", d->help);
+        if (d->type == SL_OPT_CHOICE) {
+            fprintf(out, "; one of ");
+            for (const char *c = d->choices; *c; c++) {
+                if (c == d->choices)
+                    fputc('`', out);
+                if (*c == '|')
+                    fputs("`, `", out);
+                else
+                    fputc(*c, out);
+            }
+            fputc('`', out);
+        }
+        fprintf(out, " |\n");
     }
 }
 

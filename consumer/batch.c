@@ -250,8 +250,7 @@ sl_err_t sl_batch_push_error(sl_batch_t *b, const char *error, uint64_t tag, con
     return SL_OK;
 }
 
-void sl_batch_view(const sl_batch_t *b, size_t row0, size_t nrows, sl_input_t *x,
-                   sl_targets_t *t) {
+void sl_batch_view(const sl_batch_t *b, size_t row0, size_t nrows, sl_input_t *x, sl_targets_t *t) {
     assert(row0 + nrows <= b->rows);
     memset(x, 0, sizeof(*x));
     x->n = nrows;
@@ -271,7 +270,8 @@ void sl_batch_view(const sl_batch_t *b, size_t row0, size_t nrows, sl_input_t *x
 void sl_batch_slot(const sl_batch_t *b, size_t i, sl_slot_view_t *v) {
     assert(i < b->n_slots);
     const sl_batch_slot_t *s = &b->slots[i];
-    const uint8_t *p = b->bytes.data + s->bytes_off;
+    /* No slot so far had bytes: data may still be NULL. */
+    const uint8_t *p = b->bytes.data ? b->bytes.data + s->bytes_off : NULL;
     v->tag = s->tag;
     v->good = s->row != NO_ROW;
     v->row = s->row;

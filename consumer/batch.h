@@ -83,15 +83,14 @@ sl_err_t sl_batch_push_error(sl_batch_t *b, const char *error, uint64_t tag, con
  * rows). The views borrow the batch's arrays: valid until the next call that
  * changes the batch. For CSR the view's row_ptr is offset to row0 while col
  * and val stay absolute. */
-void sl_batch_view(const sl_batch_t *b, size_t row0, size_t nrows, sl_input_t *x,
-                   sl_targets_t *t);
+void sl_batch_view(const sl_batch_t *b, size_t row0, size_t nrows, sl_input_t *x, sl_targets_t *t);
 
 /* A slot as the output side reads it. Pointers borrow the batch's memory,
  * valid until the next call that changes the batch. */
 typedef struct sl_slot_view {
     uint64_t tag;
-    int good;         /* 1: a row holds it; 0: a bad sample */
-    size_t row;       /* good only */
+    int good;          /* 1: a row holds it; 0: a bad sample */
+    size_t row;        /* good only */
     const uint8_t *id; /* raw msgpack bytes; NULL when id_len is 0 */
     size_t id_len;
     const char *error; /* bad only: NUL-terminated; NULL for good samples */

@@ -117,17 +117,16 @@ static int rd_head(sl_decoder_t *d, rd_t *r, sl_mp_head_t *h) {
         return msg_fail(d, "message: truncated after %zu bytes", d->msg_len);
     if (hl < 0)
         return msg_fail(d, "message: reserved byte 0xc1 at offset %zu", (size_t)(r->p - d->msg));
-    uint64_t need = h->kind == SL_MP_MAP ? 2 * h->len
+    uint64_t need = h->kind == SL_MP_MAP     ? 2 * h->len
                     : h->kind == SL_MP_ARRAY ? h->len
                                              : sl_mp_payload(h);
     size_t remain = avail - (size_t)hl;
     if (need > remain)
-        return msg_fail(d,
-                        "message: truncated: %s at offset %zu declares %" PRIu64
-                        " %s, only %zu bytes remain",
-                        sl_mp_kind_name(h->kind), (size_t)(r->p - d->msg), h->len,
-                        h->kind == SL_MP_MAP || h->kind == SL_MP_ARRAY ? "elements" : "bytes",
-                        remain);
+        return msg_fail(
+            d,
+            "message: truncated: %s at offset %zu declares %" PRIu64 " %s, only %zu bytes remain",
+            sl_mp_kind_name(h->kind), (size_t)(r->p - d->msg), h->len,
+            h->kind == SL_MP_MAP || h->kind == SL_MP_ARRAY ? "elements" : "bytes", remain);
     r->p += hl;
     return 1;
 }
@@ -135,6 +134,8 @@ static int rd_head(sl_decoder_t *d, rd_t *r, sl_mp_head_t *h) {
 /* Checks and steps over one whole value nested inside `open` containers.
  * Returns 0 (message error set) when it is malformed. */
 static int rd_skip(sl_decoder_t *d, rd_t *r, uint32_t open) {
+    if (r->p == r->end) /* the scanner would call this a clean end */
+        return msg_fail(d, "message: truncated after %zu bytes", d->msg_len);
     sl_msgscan_t s;
     sl_scan_result_t res;
     sl_msgscan_init(&s, SIZE_MAX, SL_DECODE_MAX_DEPTH);
@@ -324,9 +325,7 @@ static int field_x(sl_decoder_t *d, sample_t *s, rd_t *r) {
     case SL_MP_ARRAY: return x_array(d, s, r, h.len);
     case SL_MP_BIN: return x_bin(d, s, r, h.len);
     case SL_MP_MAP: return x_map(d, s, r, h.len);
-    default:
-        fail(s, "x: expected an array, bin or map, got %s", sl_mp_kind_name(h.kind));
-        return 0;
+    default: fail(s, "x: expected an array, bin or map, got %s", sl_mp_kind_name(h.kind)); return 0;
     }
 }
 
@@ -429,8 +428,8 @@ static sl_err_t push_bad(sl_batch_t *b, sl_decode_result_t *res, uint64_t tag, c
 /* Decodes the sample at the cursor (any value, nested in `open`
  * containers), appends its slot and leaves the cursor after it. A message
  * error (d->msg_bad) stops it; the caller then undoes the message. */
-static sl_err_t decode_sample(sl_decoder_t *d, rd_t *r, uint32_t open, uint64_t tag,
-                              sl_batch_t *b, sl_decode_result_t *res) {
+static sl_err_t decode_sample(sl_decoder_t *d, rd_t *r, uint32_t open, uint64_t tag, sl_batch_t *b,
+                              sl_decode_result_t *res) {
     const uint8_t *start = r->p;
     sl_mp_head_t h;
     if (!rd_head(d, r, &h))
@@ -452,10 +451,17 @@ static sl_err_t decode_sample(sl_decoder_t *d, rd_t *r, uint32_t open, uint64_t 
     for (uint64_t i = 0; i < h.len; i++) {
         const uint8_t *kstart = r->p;
         sl_mp_head_t kh, vh;
-        if (!rd_head(d, r, &kh))
-            return SL_OK;
         int name = 0;
-        if (kh.kind == SL_MP_ARRAY || kh.kind == SL_MP_MAP) {
+        if (r->p < r->end && (r->p[0] & 0xe0) == 0xa0 &&
+            (size_t)(r->p[0] & 0x1f) < (size_t)(r->end - r->p)) {
+            /* fixstr keys, the usual case */
+            kh.kind = SL_MP_STR;
+            kh.len = r->p[0] & 0x1f;
+            name = key_name(&kh, r->p + 1);
+            r->p += 1 + kh.len;
+        } else if (!rd_head(d, r, &kh)) {
+            return SL_OK;
+        } else if (kh.kind == SL_MP_ARRAY || kh.kind == SL_MP_MAP) {
             r->p = kstart; /* a container as a key: an unknown key */
             if (!rd_skip(d, r, open))
                 return SL_OK;
@@ -471,7 +477,10 @@ static sl_err_t decode_sample(sl_decoder_t *d, rd_t *r, uint32_t open, uint64_t 
         const uint8_t *vstart = r->p;
         if (have && *have)
             fail(&s, "sample: duplicate key %s",
-                 name == 'x' ? "x" : name == 'y' ? "y" : name == 'w' ? "w" : "id");
+                 name == 'x'   ? "x"
+                 : name == 'y' ? "y"
+                 : name == 'w' ? "w"
+                               : "id");
         if (!have || *have) {
             if (!rd_skip(d, r, open))
                 return SL_OK;
@@ -512,10 +521,10 @@ static sl_err_t decode_sample(sl_decoder_t *d, rd_t *r, uint32_t open, uint64_t 
     if (s.bad)
         return push_bad(b, res, tag, s.err, s.id, s.id_len);
 
-    sl_err_t e = s.sparse ? sl_batch_push_sparse(b, d->col, d->val, s.nnz, s.y, s.w, s.labelled,
-                                                 tag, s.id, s.id_len)
-                          : sl_batch_push_dense(b, d->xrow, s.y, s.w, s.labelled, tag, s.id,
-                                                s.id_len);
+    sl_err_t e = s.sparse
+                     ? sl_batch_push_sparse(b, d->col, d->val, s.nnz, s.y, s.w, s.labelled, tag,
+                                            s.id, s.id_len)
+                     : sl_batch_push_dense(b, d->xrow, s.y, s.w, s.labelled, tag, s.id, s.id_len);
     if (e != SL_OK)
         return e;
     res->good++;

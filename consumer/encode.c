@@ -76,8 +76,8 @@ sl_err_t sl_encode_prediction(sl_buf_t *out, const uint8_t *id, size_t id_len, s
     int softmax = head == SL_HEAD_SOFTMAX;
     if (softmax && k == 0)
         return SL_ERR_INVAL;
-    size_t need = FIXED_BYTES + id_len + (softmax ? 5 + (size_t)k * F32_BYTES + UINT_MAX_BYTES
-                                                  : F32_BYTES);
+    size_t need =
+        FIXED_BYTES + id_len + (softmax ? 5 + (size_t)k * F32_BYTES + UINT_MAX_BYTES : F32_BYTES);
     if (need < id_len || sl_buf_reserve(out, need) != SL_OK)
         return SL_ERR_NOMEM;
     uint8_t *p = out->data + out->len;

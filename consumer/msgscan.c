@@ -140,8 +140,8 @@ static enum header_step slow_header(sl_msgscan_t *s, const uint8_t *buf, size_t 
         *status = invalid(s, len, SL_ERR_TRUNCATED, r);
         return H_DONE;
     }
-    if (!s->skipping && (obj_at + (uint64_t)hl > s->max_bytes ||
-                         need > s->max_bytes - obj_at - (uint64_t)hl)) {
+    if (!s->skipping &&
+        (obj_at + (uint64_t)hl > s->max_bytes || need > s->max_bytes - obj_at - (uint64_t)hl)) {
         snprintf(r->err, sizeof(r->err), "message: over the %zu-byte limit", s->max_bytes);
         r->code = SL_ERR_TOO_BIG;
         s->skipping = 1;
@@ -191,8 +191,20 @@ sl_scan_status_t sl_msgscan_feed(sl_msgscan_t *s, const uint8_t *buf, size_t len
              * ahead instead of waiting on each table load. */
             uint8_t b0 = buf[pos];
             uint32_t fl = b0 == 0xcb ? 9 : b0 == 0xca ? 5 : b0 < 0x80 ? 1 : fixed_len[b0];
+            uint32_t n = b0 & 0x0f;
             if (fl != 0 && fl <= len - pos && base + pos + fl <= cap) {
                 pos += fl;
+            } else if ((b0 & 0xe0) == 0x80 && n > 0 && depth + s->outer < s->max_depth &&
+                       base + pos + 1 + 2 * n <= cap && (!eof || 2 * n < len - pos)) {
+                /* fixmap / fixarray (the bound of 2n items is loose for an
+                 * array: the slow path gives the exact answer) */
+                left[depth++] = b0 < 0x90 ? 2 * n : n;
+                pos++;
+                continue;
+            } else if ((b0 == 0xc4 || b0 == 0xd9) && len - pos >= 2 &&
+                       (size_t)buf[pos + 1] + 2 <= len - pos &&
+                       base + pos + 2 + buf[pos + 1] <= cap) {
+                pos += 2 + (size_t)buf[pos + 1]; /* bin8 / str8, whole */
             } else {
                 sl_scan_status_t status;
                 enum header_step step =
@@ -281,10 +293,9 @@ sl_err_t sl_msgscan_check(const uint8_t *buf, size_t len, size_t max_bytes, uint
     if (st == SL_SCAN_OBJECT) {
         if (r.len == len)
             return SL_OK;
-        sl_errstr_set(errstr, errstr_size, "message: %zu trailing bytes after the %s",
-                      len - r.len, (buf[0] & 0xf0) == 0x90 || buf[0] == 0xdc || buf[0] == 0xdd
-                                       ? "sample array"
-                                       : "sample");
+        sl_errstr_set(errstr, errstr_size, "message: %zu trailing bytes after the %s", len - r.len,
+                      (buf[0] & 0xf0) == 0x90 || buf[0] == 0xdc || buf[0] == 0xdd ? "sample array"
+                                                                                  : "sample");
         return SL_ERR_DECODE;
     }
     /* len <= max_bytes, so only INVALID is possible here. */

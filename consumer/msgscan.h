@@ -24,13 +24,13 @@
 typedef enum sl_mp_kind {
     SL_MP_NIL,
     SL_MP_BOOL,
-    SL_MP_UINT, /* v.u */
-    SL_MP_INT,  /* v.i, negative */
-    SL_MP_F32,  /* v.f */
-    SL_MP_F64,  /* v.f */
-    SL_MP_STR,  /* len payload bytes follow the header */
-    SL_MP_BIN,  /* len payload bytes follow the header */
-    SL_MP_EXT,  /* len data bytes follow the header (the type byte is in the header) */
+    SL_MP_UINT,  /* v.u */
+    SL_MP_INT,   /* v.i, negative */
+    SL_MP_F32,   /* v.f */
+    SL_MP_F64,   /* v.f */
+    SL_MP_STR,   /* len payload bytes follow the header */
+    SL_MP_BIN,   /* len payload bytes follow the header */
+    SL_MP_EXT,   /* len data bytes follow the header (the type byte is in the header) */
     SL_MP_ARRAY, /* len elements follow */
     SL_MP_MAP,   /* len key/value pairs follow */
 } sl_mp_kind_t;
@@ -202,10 +202,10 @@ typedef enum sl_scan_status {
 
 /* What a call found; see sl_scan_status_t for which fields are set. */
 typedef struct sl_scan_result {
-    size_t len;     /* SL_SCAN_OBJECT: object length */
-    size_t skip;    /* bytes to drop before the next call */
-    sl_err_t code;  /* SL_SCAN_INVALID: SL_ERR_DECODE or SL_ERR_TRUNCATED; TOO_BIG: SL_ERR_TOO_BIG */
-    char err[160];  /* INVALID / TOO_BIG: "message: ..." */
+    size_t len;    /* SL_SCAN_OBJECT: object length */
+    size_t skip;   /* bytes to drop before the next call */
+    sl_err_t code; /* SL_SCAN_INVALID: SL_ERR_DECODE or SL_ERR_TRUNCATED; TOO_BIG: SL_ERR_TOO_BIG */
+    char err[160]; /* INVALID / TOO_BIG: "message: ..." */
 } sl_scan_result_t;
 
 /* Resumable scanner state. Plain data: set it up with sl_msgscan_init; no

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/rng.h"
 #include "linalg.h"
 
 struct sl_model {
@@ -194,45 +195,19 @@ sl_err_t sl_model_layer(const sl_model_t *m, uint32_t i, sl_layer_view_t *view) 
     return SL_OK;
 }
 
-/* splitmix64, used to expand the seed into xoshiro256** state. */
-static uint64_t splitmix64(uint64_t *x) {
-    uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-static uint64_t rotl(uint64_t x, int k) {
-    return (x << k) | (x >> (64 - k));
-}
-
-/* xoshiro256** (Blackman and Vigna, 2018). */
-static uint64_t xoshiro_next(uint64_t s[4]) {
-    uint64_t result = rotl(s[1] * 5, 7) * 9;
-    uint64_t t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 45);
-    return result;
-}
-
 /* Draw order: layer 0 weights (row-major), layer 0 bias, layer 1 weights,
  * ...; each value is (2u - 1) * 1/sqrt(in) with u the top 24 bits of one
- * xoshiro256** output scaled to [0, 1). */
+ * xoshiro256** output scaled to [0, 1) (common/rng.h). */
 void sl_model_init_seeded(sl_model_t *m, uint64_t seed) {
-    uint64_t s[4], sm = seed;
-    for (int i = 0; i < 4; i++)
-        s[i] = splitmix64(&sm);
+    sl_rng_t rng;
+    sl_rng_seed(&rng, seed);
     for (uint32_t l = 0; l < m->n_layers; l++) {
         const sl_layer_view_t *v = &m->layers[l];
         double bound = 1.0 / sqrt((double)v->in);
         size_t count = (size_t)v->out * v->in + v->out;
         float *p = m->params + v->weight_offset;
         for (size_t i = 0; i < count; i++) {
-            double u = (double)(xoshiro_next(s) >> 40) * (1.0 / 16777216.0);
+            double u = sl_rng_uniform24(&rng);
             p[i] = (float)((2.0 * u - 1.0) * bound);
         }
     }

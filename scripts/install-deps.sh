@@ -9,7 +9,7 @@ runtime=(librdkafka1 libmsgpackc2 libopenblas0-pthread libhiredis0.14 libinih1 l
          libxxhash0 redis-server)
 build=(build-essential cmake pkg-config librdkafka-dev libmsgpack-dev libopenblas-dev
        libhiredis-dev libcmocka-dev libinih-dev libcjson-dev libxxhash-dev
-       redis-server kcat clang-14 libclang-rt-14-dev clang-format python3 python3-msgpack)
+       redis-server kcat clang-14 libclang-rt-14-dev clang-format python3 python3-msgpack python3-numpy)
 
 want=("${build[@]}")
 [ "${1:-}" = "--runtime" ] && want=("${runtime[@]}")

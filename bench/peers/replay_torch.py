@@ -50,7 +50,7 @@ def main():
     def run(batch, out):
         xs = [s["x"] for s in batch]
         if isinstance(xs[0], bytes):
-            x = torch.from_numpy(np.frombuffer(b"".join(xs), dtype=np.float32).reshape(len(xs), a.dim))
+            x = torch.from_numpy(np.frombuffer(b"".join(xs), dtype=np.float32).reshape(len(xs), a.dim).copy())
         else:
             x = torch.tensor(xs, dtype=torch.float32)
         y = torch.tensor([s["y"] for s in batch])

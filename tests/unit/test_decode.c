@@ -61,8 +61,8 @@ static sl_decoder_t *decoder(uint32_t dim, sl_head_t head, uint32_t classes) {
 
 static sl_decode_result_t decode(sl_decoder_t *d, const mp_t *m, sl_batch_t *b, uint64_t tag) {
     sl_decode_result_t res;
-    assert_int_equal(
-        sl_decode_message(d, (const uint8_t *)m->sb.data, m->sb.size, tag, b, &res), SL_OK);
+    assert_int_equal(sl_decode_message(d, (const uint8_t *)m->sb.data, m->sb.size, tag, b, &res),
+                     SL_OK);
     return res;
 }
 
@@ -528,8 +528,7 @@ static void test_bad_sample_keeps_id(void **state) {
 
 /* --- bad messages: one error slot, no id ------------------------------- */
 
-static void expect_bad_message(const uint8_t *msg, size_t len, size_t max_bytes,
-                               const char *want) {
+static void expect_bad_message(const uint8_t *msg, size_t len, size_t max_bytes, const char *want) {
     sl_decode_config_t cfg = {.dim = 4, .head = SL_HEAD_LINEAR, .max_message_bytes = max_bytes};
     sl_decoder_t *d = sl_decoder_new(&cfg, NULL, 0);
     sl_batch_t *b = sl_batch_new(4, 8);
@@ -573,6 +572,9 @@ static void test_bad_messages(void **state) {
                        "bytes remain");
     const uint8_t reserved[] = {0x81, 0xa1, 'x', 0xc1};
     expect_bad_message(reserved, sizeof(reserved), 0, "message: reserved byte 0xc1 at offset 3");
+    /* The value of the last (unknown) key is missing. */
+    const uint8_t no_value[] = {0x81, 0xa1, 'q'};
+    expect_bad_message(no_value, sizeof(no_value), 0, "message: truncated after 3 bytes");
     const uint8_t scalar[] = {0x2a};
     expect_bad_message(scalar, sizeof(scalar), 0,
                        "message: expected a sample map or an array of sample maps, got int");

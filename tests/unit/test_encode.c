@@ -45,10 +45,8 @@ static void test_linear_and_logistic_round_trip(void **state) {
     sl_buf_t out = {0};
     const uint8_t id300[] = {0xcd, 0x01, 0x2c};
     const float lin = -3.25f, prob = 0.8125f;
-    assert_int_equal(sl_encode_prediction(&out, id300, 3, SL_HEAD_LINEAR, &lin, 1, 7, 1000),
-                     SL_OK);
-    assert_int_equal(sl_encode_prediction(&out, NULL, 0, SL_HEAD_LOGISTIC, &prob, 1, 0, 0),
-                     SL_OK);
+    assert_int_equal(sl_encode_prediction(&out, id300, 3, SL_HEAD_LINEAR, &lin, 1, 7, 1000), SL_OK);
+    assert_int_equal(sl_encode_prediction(&out, NULL, 0, SL_HEAD_LOGISTIC, &prob, 1, 0, 0), SL_OK);
     msgpack_unpacked u;
     msgpack_unpacked_init(&u);
     size_t off = 0;
@@ -141,8 +139,8 @@ static void test_error_round_trip(void **state) {
     (void)state;
     static char long_err[70000];
     memset(long_err, 'e', sizeof(long_err) - 1);
-    const char *errs[] = {"x: missing", "x: expected 32 features, got 31 (a longer text)",
-                          NULL, long_err};
+    const char *errs[] = {"x: missing", "x: expected 32 features, got 31 (a longer text)", NULL,
+                          long_err};
     char mid[300];
     memset(mid, 'm', sizeof(mid) - 1);
     mid[sizeof(mid) - 1] = '\0';

@@ -82,23 +82,23 @@ static sl_err_t check(const uint8_t *b, size_t n, char *err) {
 
 /* One object holding every kind of value, 2-level nesting. */
 static const uint8_t every_kind[] = {
-    0x8f,                                     /* map of 15 pairs */
-    0x01, 0xc0,                               /* nil */
-    0x02, 0xc3,                               /* true */
-    0x03, 0xcb, 0, 0, 0, 0, 0, 0, 0, 0,       /* float64 */
-    0x04, 0xca, 0, 0, 0, 0,                   /* float32 */
-    0x05, 0xd9, 0x02, 'h', 'i',               /* str8 */
-    0x06, 0xda, 0x00, 0x01, 'z',              /* str16 */
-    0x07, 0xc4, 0x03, 1, 2, 3,                /* bin8 */
-    0x08, 0xd4, 0x7f, 0x00,                   /* fixext1 */
-    0x09, 0xc7, 0x02, 0x05, 0xaa, 0xbb,       /* ext8 */
-    0x0a, 0xdc, 0x00, 0x02, 0x01, 0xa1, 'q',  /* array16 [1, "q"] */
-    0x0b, 0x81, 0xa1, 'k', 0x90,              /* {"k": []} */
-    0x0c, 0xd8, 0x01, 0, 0, 0, 0, 0, 0, 0, 0, /* fixext16 */
-    0, 0, 0, 0, 0, 0, 0, 0,                   /* ... */
-    0x0d, 0xd3, 0, 0, 0, 0, 0, 0, 0, 1,       /* int64 */
-    0x0e, 0xdb, 0, 0, 0, 0,                   /* empty str32 */
-    0x0f, 0x80,                               /* empty map */
+    0x8f,                                                /* map of 15 pairs */
+    0x01, 0xc0,                                          /* nil */
+    0x02, 0xc3,                                          /* true */
+    0x03, 0xcb, 0,    0,    0,    0,    0,   0, 0, 0,    /* float64 */
+    0x04, 0xca, 0,    0,    0,    0,                     /* float32 */
+    0x05, 0xd9, 0x02, 'h',  'i',                         /* str8 */
+    0x06, 0xda, 0x00, 0x01, 'z',                         /* str16 */
+    0x07, 0xc4, 0x03, 1,    2,    3,                     /* bin8 */
+    0x08, 0xd4, 0x7f, 0x00,                              /* fixext1 */
+    0x09, 0xc7, 0x02, 0x05, 0xaa, 0xbb,                  /* ext8 */
+    0x0a, 0xdc, 0x00, 0x02, 0x01, 0xa1, 'q',             /* array16 [1, "q"] */
+    0x0b, 0x81, 0xa1, 'k',  0x90,                        /* {"k": []} */
+    0x0c, 0xd8, 0x01, 0,    0,    0,    0,   0, 0, 0, 0, /* fixext16 */
+    0,    0,    0,    0,    0,    0,    0,   0,          /* ... */
+    0x0d, 0xd3, 0,    0,    0,    0,    0,   0, 0, 1,    /* int64 */
+    0x0e, 0xdb, 0,    0,    0,    0,                     /* empty str32 */
+    0x0f, 0x80,                                          /* empty map */
 };
 
 static void test_check_accepts_every_kind(void **state) {
@@ -241,9 +241,9 @@ static void drive(const uint8_t *stream, size_t n, size_t chunk, size_t max_byte
 }
 
 static const uint8_t three_objects[] = {
-    0x82, 0xa1, 'x', 0x92, 0x01, 0xcb, 0x3f, 0xf0, 0, 0, 0, 0, 0, 0, 0xa1, 'y', 0x00, /* 17 */
-    0x91, 0x80,                                                                       /* 2 */
-    0xcd, 0x01, 0x00,                                                                 /* 3 */
+    0x82, 0xa1, 'x',  0x92, 0x01, 0xcb, 0x3f, 0xf0, 0, 0, 0, 0, 0, 0, 0xa1, 'y', 0x00, /* 17 */
+    0x91, 0x80,                                                                        /* 2 */
+    0xcd, 0x01, 0x00,                                                                  /* 3 */
 };
 
 static void test_stream_same_objects_whatever_the_chunking(void **state) {

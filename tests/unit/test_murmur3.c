@@ -16,7 +16,8 @@ typedef struct vector {
     uint32_t want;
 } vector_t;
 
-#define V(s, seed, want) {s, sizeof(s) - 1, seed, want}
+#define V(s, seed, want)                                                                           \
+    { s, sizeof(s) - 1, seed, want }
 
 /* Published vectors for the reference implementation (covering empty input,
  * every tail length 0..3, multi-block input, bytes >= 0x80 and seeds). */
@@ -45,8 +46,8 @@ static void test_published_vectors(void **state) {
         const vector_t *v = &vectors[i];
         uint32_t got = sl_murmur3_32(v->data, v->len, v->seed);
         if (got != v->want)
-            fail_msg("vector %zu (len %zu seed 0x%x): got 0x%08x want 0x%08x", i, v->len,
-                     v->seed, got, v->want);
+            fail_msg("vector %zu (len %zu seed 0x%x): got 0x%08x want 0x%08x", i, v->len, v->seed,
+                     got, v->want);
     }
 }
 
