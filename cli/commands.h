@@ -5,6 +5,12 @@
 #define SL_COMMANDS_H
 
 int sl_cmd_replay(int argc, char **argv);
+
+/* The Kafka worker (cli/run.c). */
+int sl_cmd_run(int argc, char **argv);
+
+/* The embedded Kafka-protocol cluster for development (cli/devkafka_cmd.c). */
+int sl_cmd_dev_kafka(int argc, char **argv);
 int sl_cmd_gen(int argc, char **argv);
 
 /* Prints docs/CONFIGURATION.md (the option table as Markdown) on stdout. */

@@ -85,7 +85,8 @@ int sl_cmd_dev_kafka(int argc, char **argv) {
            SL_U64("brokers", brokers), SL_STR("topics", topics ? topics : ""));
     int sig = 0;
     sigwait(&stop, &sig);
-    sl_log(SL_LOG_INFO, "dev-kafka stopping", SL_STR("signal", sig == SIGINT ? "SIGINT" : "SIGTERM"));
+    sl_log(SL_LOG_INFO, "dev-kafka stopping",
+           SL_STR("signal", sig == SIGINT ? "SIGINT" : "SIGTERM"));
     code = 0;
 out:
     sl_devkafka_destroy(d);

@@ -251,8 +251,7 @@ sl_err_t sl_gen_config_load(const sl_opts_t *o, sl_gen_config_t *c, char *errstr
     TRY(sl_opts_uint(o, "samples", 0, UINT64_MAX, &c->samples, errstr, errstr_size));
     TRY(sl_opts_choice(o, "stream", &choice, errstr, errstr_size));
     c->stream = (sl_gen_stream_t)choice;
-    TRY(sl_opts_double(o, "labelled-fraction", 0, 1, &c->labelled_fraction, errstr,
-                       errstr_size));
+    TRY(sl_opts_double(o, "labelled-fraction", 0, 1, &c->labelled_fraction, errstr, errstr_size));
     TRY(sl_opts_double(o, "noise", 0, 1e6, &c->noise, errstr, errstr_size));
     TRY(sl_opts_uint(o, "drift-at", 0, UINT64_MAX, &c->drift_at, errstr, errstr_size));
     TRY(sl_opts_uint(o, "drift-width", 0, UINT64_MAX, &c->drift_width, errstr, errstr_size));

@@ -111,8 +111,8 @@ sl_err_t sl_learnconf_load(const sl_opts_t *o, sl_learnconf_t *c, char *errstr,
         {"clip-norm", &c->optim.clip_norm},
     };
     for (size_t i = 0; i < sizeof reals / sizeof reals[0]; i++)
-        if ((err = opt_double(o, reals[i].name, -inf, inf, reals[i].field, errstr,
-                              errstr_size)) != SL_OK)
+        if ((err = opt_double(o, reals[i].name, -inf, inf, reals[i].field, errstr, errstr_size)) !=
+            SL_OK)
             return err;
     if ((err = sl_opts_bool(o, "nesterov", &c->optim.nesterov, errstr, errstr_size)) != SL_OK)
         return err;
@@ -122,7 +122,8 @@ sl_err_t sl_learnconf_load(const sl_opts_t *o, sl_learnconf_t *c, char *errstr,
     if ((err = sl_opts_uint(o, "batch-size", 1, 1u << 20, &u, errstr, errstr_size)) != SL_OK)
         return err;
     c->batch_size = (uint32_t)u;
-    if ((err = sl_opts_uint(o, "metrics-window", 1, 1u << 24, &u, errstr, errstr_size)) != SL_OK)
+    if ((err = sl_opts_uint(o, "metrics-window", 1, SL_METRICS_MAX_WINDOW, &u, errstr,
+                            errstr_size)) != SL_OK)
         return err;
     c->metrics_window = (uint32_t)u;
     if ((err = sl_opts_uint(o, "blas-threads", 1, 256, &u, errstr, errstr_size)) != SL_OK)
@@ -142,8 +143,8 @@ sl_learner_t *sl_learnconf_create(const sl_learnconf_t *c, int *exit_code, char 
                                   size_t errstr_size) {
     *exit_code = 2;
     sl_linalg_set_threads((int)c->blas_threads);
-    sl_learner_t *l = sl_learner_new(&c->model, &c->optim, c->seed, c->metrics_window, errstr,
-                                     errstr_size);
+    sl_learner_t *l =
+        sl_learner_new(&c->model, &c->optim, c->seed, c->metrics_window, errstr, errstr_size);
     if (!l)
         return NULL;
     if (!c->init_path)

@@ -22,8 +22,7 @@ typedef struct sl_learnconf {
 
 /* Reads and checks every learning flag of `o`. Returns SL_ERR_INVAL with
  * errstr naming the flag/variable/key and the problem (exit status 2). */
-sl_err_t sl_learnconf_load(const sl_opts_t *o, sl_learnconf_t *c, char *errstr,
-                           size_t errstr_size);
+sl_err_t sl_learnconf_load(const sl_opts_t *o, sl_learnconf_t *c, char *errstr, size_t errstr_size);
 
 /* Creates the learner `c` describes: seeded initialisation, then the --init
  * weights if given. Sets the OpenBLAS thread count. On failure returns NULL,

@@ -12,8 +12,11 @@ typedef struct command {
 } command_t;
 
 static const command_t commands[] = {
-    {"replay", sl_cmd_replay, "the learning pipeline over a file (backfill, debugging, benchmarks)"},
+    {"run", sl_cmd_run, "the worker: Kafka in, predictions out"},
+    {"replay", sl_cmd_replay,
+     "the learning pipeline over a file (backfill, debugging, benchmarks)"},
     {"gen", sl_cmd_gen, "synthetic sample streams with concept drift, to a file or a topic"},
+    {"dev-kafka", sl_cmd_dev_kafka, "an embedded Kafka-protocol cluster for development and tests"},
     {"help-config", sl_cmd_help_config, "print the configuration reference (Markdown)"},
 };
 

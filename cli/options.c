@@ -324,8 +324,8 @@ sl_opts_t *sl_opts_parse(unsigned command, int argc, char **argv, int *help, cha
         size_t name_len = eq ? (size_t)(eq - name) : strlen(name);
         long i = find_def(command, name, name_len);
         if (i < 0) {
-            sl_errstr_set(errstr, errstr_size, "--%.*s: unknown option (see --help)",
-                          (int)name_len, name);
+            sl_errstr_set(errstr, errstr_size, "--%.*s: unknown option (see --help)", (int)name_len,
+                          name);
             goto fail;
         }
         const sl_optdef_t *d = &sl_optdefs[i];
@@ -370,8 +370,8 @@ sl_opts_t *sl_opts_parse(unsigned command, int argc, char **argv, int *help, cha
         ini_ctx_t ctx = {o, o->vals[ci].value, errstr, errstr_size, 0};
         int rc = ini_parse(o->vals[ci].value, on_ini_key, &ctx);
         if (rc < 0) {
-            sl_errstr_set(errstr, errstr_size, "%s: cannot read config file: %s",
-                          o->vals[ci].value, strerror(errno));
+            sl_errstr_set(errstr, errstr_size, "%s: cannot read config file: %s", o->vals[ci].value,
+                          strerror(errno));
             goto fail;
         }
         if (ctx.failed)
@@ -447,8 +447,8 @@ sl_err_t sl_opts_uint(const sl_opts_t *o, const char *name, uint64_t min, uint64
     return SL_OK;
 }
 
-sl_err_t sl_opts_double(const sl_opts_t *o, const char *name, double min, double max,
-                        double *out, char *errstr, size_t errstr_size) {
+sl_err_t sl_opts_double(const sl_opts_t *o, const char *name, double min, double max, double *out,
+                        char *errstr, size_t errstr_size) {
     const sl_optval_t *v = get(o, name);
     if (!v->value)
         return SL_ERR_EOF;
@@ -588,8 +588,9 @@ void sl_opts_print_markdown(FILE *out) {
         const sl_optdef_t *d = &sl_optdefs[i];
         if (!group || strcmp(group, d->group) != 0) {
             group = d->group;
-            fprintf(out, "\n## %s\n\n| flag | environment | default | commands | meaning |\n"
-                         "| --- | --- | --- | --- | --- |\n",
+            fprintf(out,
+                    "\n## %s\n\n| flag | environment | default | commands | meaning |\n"
+                    "| --- | --- | --- | --- | --- |\n",
                     group);
         }
         char env[96];
@@ -621,7 +622,7 @@ void sl_opts_print_markdown(FILE *out) {
 }
 
 int sl_opts_key_is_secret(const char *key) {
-    static const char *needles[] = {"password", "secret", "sasl.oauthbearer.config",
+    static const char *needles[] = {"password",    "secret",  "sasl.oauthbearer.config",
                                     "ssl.key.pem", "ssl_key", "token"};
     for (size_t i = 0; i < sizeof needles / sizeof needles[0]; i++)
         if (strcasestr(key, needles[i]))

@@ -31,7 +31,7 @@ typedef enum sl_opt_type {
 /* One row of the option table: the single source of --help, environment
  * names, INI keys and docs/CONFIGURATION.md. */
 typedef struct sl_optdef {
-    const char *name;    /* flag without dashes: "batch-size" */
+    const char *name; /* flag without dashes: "batch-size" */
     sl_opt_type_t type;
     unsigned commands;   /* SL_CMD_* mask */
     const char *defval;  /* default as text; NULL = unset */
@@ -76,8 +76,8 @@ int sl_opts_isset(const sl_opts_t *o, const char *name);
 sl_err_t sl_opts_str(const sl_opts_t *o, const char *name, const char **out);
 sl_err_t sl_opts_uint(const sl_opts_t *o, const char *name, uint64_t min, uint64_t max,
                       uint64_t *out, char *errstr, size_t errstr_size);
-sl_err_t sl_opts_double(const sl_opts_t *o, const char *name, double min, double max,
-                        double *out, char *errstr, size_t errstr_size);
+sl_err_t sl_opts_double(const sl_opts_t *o, const char *name, double min, double max, double *out,
+                        char *errstr, size_t errstr_size);
 sl_err_t sl_opts_bool(const sl_opts_t *o, const char *name, int *out, char *errstr,
                       size_t errstr_size);
 /* Index of the value within `choices` ("a|b|c": "b" -> 1). */

@@ -143,8 +143,8 @@ static int replay_stream(replay_t *r) {
         switch (st) {
         case SL_SCAN_OBJECT: {
             sl_decode_result_t dr;
-            sl_err_t err = sl_decode_message(r->decoder, buf + start, sr.len, r->objects++,
-                                             r->batch, &dr);
+            sl_err_t err =
+                sl_decode_message(r->decoder, buf + start, sr.len, r->objects++, r->batch, &dr);
             if (err != SL_OK) {
                 sl_log(SL_LOG_ERROR, "cannot decode", SL_STR("error", sl_err_str(err)));
                 goto out;
@@ -202,8 +202,7 @@ static void log_summary(replay_t *r, double seconds) {
     sl_learner_counters_t c = sl_learner_counters(r->learner);
     sl_log(SL_LOG_INFO, "replay finished", SL_U64("objects", r->objects),
            SL_U64("samples", r->samples), SL_U64("labelled", r->labelled), SL_U64("bad", r->bad),
-           SL_U64("steps", c.step), SL_U64("refused_steps", r->refused),
-           SL_DBL("seconds", seconds),
+           SL_U64("steps", c.step), SL_U64("refused_steps", r->refused), SL_DBL("seconds", seconds),
            SL_DBL("samples_per_s", seconds > 0 ? (double)r->samples / seconds : 0),
            SL_DBL("loss", all.loss), SL_DBL("accuracy", all.accuracy), SL_DBL("mae", all.mae),
            SL_DBL("rmse", all.rmse), SL_DBL("window_loss", win.loss),

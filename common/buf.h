@@ -21,7 +21,9 @@ sl_err_t sl_buf_reserve(sl_buf_t *b, size_t extra);
 sl_err_t sl_buf_append(sl_buf_t *b, const void *p, size_t n);
 
 /* Empties the buffer, keeping its allocation. */
-static inline void sl_buf_reset(sl_buf_t *b) { b->len = 0; }
+static inline void sl_buf_reset(sl_buf_t *b) {
+    b->len = 0;
+}
 
 /* Frees the allocation and zeroes *b; NULL is a no-op. */
 void sl_buf_free(sl_buf_t *b);

@@ -64,8 +64,8 @@ void sl_devkafka_destroy(sl_devkafka_t *d) {
     free(d);
 }
 
-sl_err_t sl_devkafka_create_topic(sl_devkafka_t *d, const char *name, int partitions,
-                                  char *errstr, size_t errstr_size) {
+sl_err_t sl_devkafka_create_topic(sl_devkafka_t *d, const char *name, int partitions, char *errstr,
+                                  size_t errstr_size) {
     if (!name || !*name || strlen(name) > 249) {
         sl_errstr_set(errstr, errstr_size, "topic name \"%s\": expected 1..249 characters",
                       name ? name : "");

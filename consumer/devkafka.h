@@ -26,8 +26,8 @@ void sl_devkafka_destroy(sl_devkafka_t *d);
 /* Creates topic `name` with `partitions` (1..10000) partitions. SL_ERR_INVAL
  * (with errstr) for a bad name or count, SL_ERR_KAFKA when the cluster
  * refuses (e.g. the topic exists), with librdkafka's reason. */
-sl_err_t sl_devkafka_create_topic(sl_devkafka_t *d, const char *name, int partitions,
-                                  char *errstr, size_t errstr_size);
+sl_err_t sl_devkafka_create_topic(sl_devkafka_t *d, const char *name, int partitions, char *errstr,
+                                  size_t errstr_size);
 
 /* Creates every topic of a list "NAME[:PARTITIONS],..." (an empty or NULL
  * list creates none). Stops at the first error, naming the item. */

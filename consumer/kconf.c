@@ -36,9 +36,10 @@ static const kv_t producer_pinned[] = {
 };
 
 static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
-    sl_log_level_t l = level <= 3 ? SL_LOG_ERROR : level == 4 ? SL_LOG_WARN
-                                               : level <= 6   ? SL_LOG_INFO
-                                                              : SL_LOG_DEBUG;
+    sl_log_level_t l = level <= 3   ? SL_LOG_ERROR
+                       : level == 4 ? SL_LOG_WARN
+                       : level <= 6 ? SL_LOG_INFO
+                                    : SL_LOG_DEBUG;
     sl_log(l, buf, SL_STR("client", rk ? rd_kafka_name(rk) : "librdkafka"),
            SL_STR("facility", fac));
 }

@@ -41,7 +41,7 @@ typedef struct sl_metrics_state {
 } sl_metrics_state_t;
 
 #define SL_METRICS_DEFAULT_WINDOW 1000
-#define SL_METRICS_MAX_WINDOW (1u << 24)
+#define SL_METRICS_MAX_WINDOW (1u << 20) /* 24 MiB of ring: a blob cannot ask for more */
 
 /* Creates metrics for a classification (accuracy) or regression (MAE, RMSE)
  * model with a window of `window` labelled samples (0 = the default 1000;

@@ -87,7 +87,7 @@ static sl_err_t url_parse_userinfo(const char *p, size_t n, sl_redis_url_t *out,
         return SL_ERR_INVAL;
     }
     if (!colon) { /* redis://password@host is a common shorthand for AUTH password */
-        memcpy(out->password, out->user, sizeof out->password);
+        snprintf(out->password, sizeof out->password, "%s", out->user);
         out->user[0] = '\0';
     }
     return SL_OK;

@@ -110,6 +110,10 @@ sl_err_t sl_snapshot_poll(sl_snapshot_t *s, uint64_t *head, uint64_t *rollbacks,
 sl_err_t sl_snapshot_list(sl_snapshot_t *s, uint64_t **versions, size_t *n, char *errstr,
                           size_t errstr_size);
 
+/* *yes = 1 when v is an indexed (published, not dropped) version. */
+sl_err_t sl_snapshot_is_indexed(sl_snapshot_t *s, uint64_t v, int *yes, char *errstr,
+                                size_t errstr_size);
+
 /* Reads version v's metadata into *m (cleared first; clear it after).
  * SL_ERR_RANGE when v is not an indexed version; SL_ERR_DECODE for a
  * metadata hash with a missing or malformed field (errstr names the key and
@@ -167,7 +171,7 @@ void sl_snapshot_strings_free(char **strings, size_t n);
 
 /* Describes a learner for sl_snap_write_t: its config and metrics as JSON
  * object texts (malloc'd, caller frees both) and its counters. SL_ERR_NOMEM. */
-sl_err_t sl_snapshot_describe(const sl_learner_t *l, char **config, char **metrics,
+sl_err_t sl_snapshot_describe(sl_learner_t *l, char **config, char **metrics,
                               uint64_t *step, uint64_t *samples);
 
 #endif

@@ -586,6 +586,41 @@ static void test_bad_messages(void **state) {
     expect_bad_message(deep, 14, 0, "message: nesting deeper than 8 levels");
 }
 
+/* Samples a bad message appended before the problem showed are undone,
+ * including a switch to CSR; what the batch held before stays. */
+static void test_bad_message_undoes_its_samples(void **state) {
+    (void)state;
+    sl_decoder_t *d = decoder(4, SL_HEAD_LINEAR, 0);
+    sl_batch_t *b = sl_batch_new(4, 8);
+    const float before[4] = {9, 8, 7, 6};
+    assert_int_equal(sl_batch_push_dense(b, before, 1, 1, 1, 3, NULL, 0), SL_OK);
+    mp_t m;
+    mp_init(&m);
+    msgpack_pack_array(&m.pk, 3);
+    sample(&m, 1, X4, 4, 1.0);
+    msgpack_pack_map(&m.pk, 1);
+    key(&m, "x");
+    msgpack_pack_map(&m.pk, 1);
+    msgpack_pack_int(&m.pk, 2);
+    msgpack_pack_double(&m.pk, 1.0);
+    msgpack_pack_map(&m.pk, 1); /* the third sample is cut short */
+    sl_decode_result_t res = decode(d, &m, b, 4);
+    assert_int_equal(res.good, 0);
+    assert_int_equal(res.bad, 1);
+    assert_int_equal(sl_batch_rows(b), 1);
+    assert_int_equal(sl_batch_slots(b), 2);
+    for (uint32_t j = 0; j < 4; j++)
+        assert_true(feature(b, 0, j) == before[j]);
+    sl_slot_view_t v;
+    sl_batch_slot(b, 1, &v);
+    assert_false(v.good);
+    assert_int_equal(v.tag, 4);
+    assert_non_null(strstr(v.error, "message: truncated"));
+    mp_free(&m);
+    sl_batch_destroy(b);
+    sl_decoder_destroy(d);
+}
+
 static void test_empty_array_appends_nothing(void **state) {
     (void)state;
     sl_decoder_t *d = decoder(4, SL_HEAD_LINEAR, 0);
@@ -772,6 +807,7 @@ int main(void) {
         cmocka_unit_test(test_bad_weights),
         cmocka_unit_test(test_bad_sample_keeps_id),
         cmocka_unit_test(test_bad_messages),
+        cmocka_unit_test(test_bad_message_undoes_its_samples),
         cmocka_unit_test(test_empty_array_appends_nothing),
         cmocka_unit_test(test_dim_mismatch_and_bad_config),
         cmocka_unit_test(test_dense_rows_switch_to_csr),

@@ -1,4 +1,5 @@
-/* test_kconf.c - librdkafka configurations: defaults, pass-through, pinned keys, errors that name the key. */
+/* test_kconf.c - librdkafka configurations: defaults, pass-through, pinned keys, errors that name
+ * the key. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -43,7 +43,7 @@ static void test_holds_keep_message_pending(void **state) {
     sl_offsets_t *o = sl_offsets_new();
     uint32_t g = sl_offsets_add_partition(o, 0);
     assert_int_equal(sl_offsets_track(o, 0, 5), SL_OK);
-    assert_int_equal(sl_offsets_hold(o, 0, g, 5), SL_OK); /* one prediction in flight */
+    assert_int_equal(sl_offsets_hold(o, 0, g, 5), SL_OK);    /* one prediction in flight */
     assert_int_equal(sl_offsets_release(o, 0, g, 5), SL_OK); /* step applied */
     assert_int_equal(sl_offsets_committable(o, 0), SL_OFFSET_NONE);
     assert_int_equal(sl_offsets_release(o, 0, g, 5), SL_OK); /* delivered */

@@ -76,13 +76,13 @@ static void test_flag_beats_env_beats_file(void **state) {
     char *argv[] = {"-c", g_ini, "--dim", "6"};
     sl_opts_t *o = parse(SL_CMD_REPLAY, 4, argv, err, sizeof err);
     assert_non_null(o);
-    assert_int_equal(get_uint(o, "dim"), 6);           /* flag over env and file */
+    assert_int_equal(get_uint(o, "dim"), 6); /* flag over env and file */
     assert_string_equal(sl_opts_origin(o, "dim"), "--dim");
     double lr = 0;
     assert_int_equal(sl_opts_double(o, "lr", 0, 1, &lr, err, sizeof err), SL_OK);
-    assert_true(lr == 0.25);                            /* env over file */
+    assert_true(lr == 0.25); /* env over file */
     assert_string_equal(sl_opts_origin(o, "lr"), "STREAMLEARN_LR");
-    assert_int_equal(get_uint(o, "batch-size"), 5);    /* file over default */
+    assert_int_equal(get_uint(o, "batch-size"), 5); /* file over default */
     assert_string_equal(sl_opts_origin(o, "batch-size"), "config key batch-size");
     sl_opts_destroy(o);
 }
@@ -194,8 +194,7 @@ static void test_kafka_properties_pass_through_with_precedence(void **state) {
     write_ini("[kafka]\nclient.id = from-file\nsocket.timeout.ms = 1000\nsasl.password = f\n");
     setenv("STREAMLEARN_KAFKA_SASL_PASSWORD", "from-env", 1);
     setenv("STREAMLEARN_KAFKA_CLIENT_ID", "from-env", 1);
-    char *argv[] = {"-c", g_ini, "--kafka-opt", "client.id=from-flag", "--kafka-opt",
-                    "acks=all"};
+    char *argv[] = {"-c", g_ini, "--kafka-opt", "client.id=from-flag", "--kafka-opt", "acks=all"};
     sl_opts_t *o = parse(SL_CMD_RUN, 6, argv, err, sizeof err);
     assert_non_null(o);
     assert_string_equal(kafka_value(o, "client.id"), "from-flag");

@@ -1,0 +1,189 @@
+/* run.c - `streamlearn run`: the Kafka worker (CONTRACT sections 1-4). */
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/commands.h"
+#include "cli/learnconf.h"
+#include "cli/options.h"
+#include "common/log.h"
+#include "consumer/devkafka.h"
+#include "consumer/worker.h"
+
+/* Partitions of the topics `--brokers embedded` creates. */
+#define EMBEDDED_INPUT_PARTITIONS 4
+#define EMBEDDED_OUTPUT_PARTITIONS 4
+#define EMBEDDED_DLQ_PARTITIONS 1
+
+static const char usage[] =
+    "usage: streamlearn run [learning flags] --brokers LIST --group G --input-topic T\n"
+    "       --output-topic P [--dlq-topic D] [--kafka-opt name=value ...]\n\n"
+    "The worker: consumes samples, predicts every sample with the weights before its\n"
+    "mini-batch's update, produces one prediction per sample (keyed like its input,\n"
+    "header model.version), then trains on the labelled ones. Offsets are committed\n"
+    "once predictions are delivered (at-least-once). Bad samples go to --dlq-topic.\n"
+    "SIGTERM/SIGINT: finish the batch, flush, commit, exit 0; a second signal exits\n"
+    "at once. --brokers embedded starts an in-process development cluster.";
+
+static sl_worker_t *volatile g_worker;
+static atomic_int g_signals;
+
+static void on_signal(int sig) {
+    (void)sig;
+    if (atomic_fetch_add(&g_signals, 1) > 0)
+        _exit(130);
+    if (g_worker)
+        sl_worker_stop(g_worker);
+}
+
+static void install_signals(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+typedef struct run {
+    sl_learnconf_t lc;
+    sl_worker_config_t wc;
+    sl_kconf_prop_t *props;
+    sl_devkafka_t *dev;
+} run_t;
+
+static int load_uint32(const sl_opts_t *o, const char *name, uint32_t *out, char *errstr,
+                       size_t errstr_size) {
+    uint64_t v = 0;
+    if (sl_opts_uint(o, name, 0, UINT32_MAX / 2, &v, errstr, errstr_size) != SL_OK)
+        return -1;
+    *out = (uint32_t)v;
+    return 0;
+}
+
+/* Reads the Kafka flags into r->wc. Returns 0, or -1 with errstr (exit 2). */
+static int load_kafka(const sl_opts_t *o, run_t *r, char *errstr, size_t errstr_size) {
+    sl_worker_config_t *c = &r->wc;
+    sl_opts_str(o, "brokers", &c->brokers);
+    sl_opts_str(o, "group", &c->group);
+    sl_opts_str(o, "input-topic", &c->input_topic);
+    sl_opts_str(o, "output-topic", &c->output_topic);
+    sl_opts_str(o, "dlq-topic", &c->dlq_topic);
+    if (!c->brokers || !*c->brokers) {
+        sl_errstr_set(errstr, errstr_size, "--brokers: required (a bootstrap list or embedded)");
+        return -1;
+    }
+    if (!c->input_topic || !c->output_topic) {
+        sl_errstr_set(errstr, errstr_size, "%s: required",
+                      c->input_topic ? "--output-topic" : "--input-topic");
+        return -1;
+    }
+    if (load_uint32(o, "linger-ms", &c->linger_ms, errstr, errstr_size) ||
+        load_uint32(o, "stats-interval-ms", &c->stats_interval_ms, errstr, errstr_size))
+        return -1;
+    size_t n = sl_opts_nkafka(o);
+    r->props = calloc(n + 1, sizeof *r->props);
+    if (!r->props) {
+        sl_errstr_set(errstr, errstr_size, "out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++)
+        sl_opts_kafka(o, i, &r->props[i].name, &r->props[i].value);
+    c->props = r->props;
+    c->nprops = n;
+    c->batch_size = r->lc.batch_size;
+    c->decode = (sl_decode_config_t){.dim = r->lc.model.dim,
+                                     .head = r->lc.model.head,
+                                     .classes = r->lc.model.classes,
+                                     .max_message_bytes = r->lc.max_message_bytes};
+    return 0;
+}
+
+/* --brokers embedded: an in-process cluster with the worker's topics. */
+static int start_embedded(run_t *r, char *errstr, size_t errstr_size) {
+    r->dev = sl_devkafka_new(1, errstr, errstr_size);
+    if (!r->dev)
+        return -1;
+    const char *topics[3] = {r->wc.input_topic, r->wc.output_topic, r->wc.dlq_topic};
+    const int parts[3] = {EMBEDDED_INPUT_PARTITIONS, EMBEDDED_OUTPUT_PARTITIONS,
+                          EMBEDDED_DLQ_PARTITIONS};
+    for (int i = 0; i < 3; i++) {
+        if (!topics[i] || !*topics[i] || (i > 0 && !strcmp(topics[i], topics[0])) ||
+            (i == 2 && !strcmp(topics[2], topics[1])))
+            continue;
+        if (sl_devkafka_create_topic(r->dev, topics[i], parts[i], errstr, errstr_size) != SL_OK)
+            return -1;
+    }
+    r->wc.brokers = sl_devkafka_bootstraps(r->dev);
+    sl_log(SL_LOG_INFO, "embedded Kafka cluster started (development only)",
+           SL_STR("bootstrap", r->wc.brokers));
+    return 0;
+}
+
+int sl_cmd_run(int argc, char **argv) {
+    char errstr[512];
+    int help = 0, code = 2;
+    run_t r;
+    memset(&r, 0, sizeof r);
+    sl_learner_t *learner = NULL;
+    sl_worker_t *w = NULL;
+    sl_opts_t *o = sl_opts_parse(SL_CMD_RUN, argc, argv, &help, errstr, sizeof errstr);
+    if (!o) {
+        fprintf(stderr, "streamlearn run: %s\n", errstr);
+        return 2;
+    }
+    if (help) {
+        sl_opts_print_help(SL_CMD_RUN, usage, stdout);
+        sl_opts_destroy(o);
+        return 0;
+    }
+    int level = 1;
+    sl_opts_choice(o, "log-level", &level, errstr, sizeof errstr);
+    sl_log_set_level((sl_log_level_t)level);
+    if (sl_opts_npositional(o) > 0) {
+        snprintf(errstr, sizeof errstr, "unexpected argument \"%s\"", sl_opts_positional(o, 0));
+        goto bad;
+    }
+    if (sl_learnconf_load(o, &r.lc, errstr, sizeof errstr) != SL_OK ||
+        load_kafka(o, &r, errstr, sizeof errstr) != 0)
+        goto bad;
+    if (sl_opts_isset(o, "redis")) {
+        /* The snapshot store (issue 4) plugs in here through sl_worker_hooks_t. */
+        snprintf(errstr, sizeof errstr, "--redis: snapshots are not available in this build");
+        goto bad;
+    }
+    learner = sl_learnconf_create(&r.lc, &code, errstr, sizeof errstr);
+    if (!learner) {
+        fprintf(stderr, "streamlearn run: %s\n", errstr);
+        goto out;
+    }
+    if (!strcmp(r.wc.brokers, "embedded") && start_embedded(&r, errstr, sizeof errstr) != 0) {
+        fprintf(stderr, "streamlearn run: --brokers embedded: %s\n", errstr);
+        code = 1;
+        goto out;
+    }
+    w = sl_worker_new(&r.wc, learner, &code, errstr, sizeof errstr);
+    if (!w) {
+        fprintf(stderr, "streamlearn run: %s\n", errstr);
+        goto out;
+    }
+    learner = NULL; /* owned by the worker */
+    g_worker = w;
+    install_signals();
+    code = sl_worker_run(w);
+    g_worker = NULL;
+    goto out;
+bad:
+    fprintf(stderr, "streamlearn run: %s\n", errstr);
+    code = 2;
+out:
+    sl_worker_destroy(w);
+    sl_learner_destroy(learner);
+    sl_devkafka_destroy(r.dev);
+    free(r.props);
+    sl_opts_destroy(o);
+    return code;
+}

@@ -1,0 +1,930 @@
+/* worker.c - the single-threaded poll loop around librdkafka: batches, the
+ * test-then-train step, outputs with delivery tracking, commits, rebalances. */
+#include "worker.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/buf.h"
+#include "../common/log.h"
+#include "batch.h"
+#include "encode.h"
+
+#define POLL_MS 100
+#define TICK_MS 200
+#define NESTED_POLL_MS 500
+#define DEFAULT_COMMIT_MS 1000
+#define DEFAULT_SETTLE_MS 60000
+
+/* One consumed message of the batch in hand. Slots of the batch carry its index as tag. */
+typedef struct inmsg {
+    rd_kafka_message_t *rkm;
+    int32_t partition;
+    int64_t offset;
+    uint32_t gen;
+    int dlq_handled; /* its first bad sample was dealt with (DLQ copy or count) */
+} inmsg_t;
+
+/* Per input partition, indexed by partition id. */
+typedef struct pstate {
+    int64_t trained;   /* next offset after the last trained message; SL_OFFSET_NONE */
+    int64_t durable;   /* from the hooks; SL_OFFSET_NONE */
+    int64_t committed; /* last committed by us; SL_OFFSET_NONE */
+    int64_t consumed;  /* last consumed offset, -1 before any */
+} pstate_t;
+
+/* The opaque of one produced output: which input message it answers. */
+typedef struct ticket {
+    int32_t partition;
+    int64_t offset;
+    uint32_t gen;
+    int dlq;
+} ticket_t;
+
+struct sl_worker {
+    sl_worker_config_t c;
+    sl_worker_hooks_t hooks;
+    int has_hooks;
+    char *input_topic, *output_topic, *dlq_topic;
+    rd_kafka_t *consumer, *producer;
+    rd_kafka_topic_t *out_rkt, *dlq_rkt;
+    sl_learner_t *learner;
+    sl_decoder_t *decoder;
+    sl_batch_t *batch;
+    float *pred;
+    uint32_t out_dim;
+    sl_buf_t enc;
+    inmsg_t *msgs;
+    size_t nmsgs, msgs_cap;
+    uint64_t batch_open_ms;
+    sl_offsets_t *offsets;
+    pstate_t *ps;
+    size_t nps;
+    sl_partoff_t *table; /* scratch for hook tables */
+    rd_kafka_topic_partition_list_t *assigned;
+    rd_kafka_message_t **stash; /* consumed while producing was blocked */
+    size_t nstash, stash_cap;
+    rd_kafka_topic_partition_list_t *pending_rb;
+    rd_kafka_resp_err_t pending_rb_type;
+    atomic_int stop;
+    int fatal;
+    int in_batch, paused, tick_due;
+    uint64_t in_flight;
+    uint64_t last_commit_ms, last_stats_ms, last_tick_ms, last_consumer_poll_ms;
+    uint64_t stats_samples;
+    sl_worker_stats_t st;
+    sl_ratelimit_t bad_log, err_log;
+};
+
+static void set_fatal(sl_worker_t *w, const char *what, const char *why) {
+    if (!w->fatal)
+        sl_log(SL_LOG_ERROR, what, SL_STR("error", why));
+    w->fatal = 1;
+}
+
+static void log_rl(sl_worker_t *w, sl_ratelimit_t *rl, const char *msg, const char *error,
+                   int32_t partition, int64_t offset) {
+    uint64_t suppressed = 0;
+    if (sl_ratelimit_allow(rl, sl_now_ms(), &suppressed))
+        sl_log(SL_LOG_WARN, msg, SL_STR("error", error), SL_STR("topic", w->input_topic),
+               SL_I64("partition", partition), SL_I64("offset", offset),
+               SL_U64("suppressed", suppressed));
+}
+
+static pstate_t *pstate(sl_worker_t *w, int32_t p) {
+    if (p < 0)
+        return NULL;
+    if ((size_t)p >= w->nps) {
+        size_t n = (size_t)p + 1;
+        pstate_t *ps = realloc(w->ps, n * sizeof *ps);
+        sl_partoff_t *t = realloc(w->table, n * sizeof *t);
+        if (ps)
+            w->ps = ps;
+        if (t)
+            w->table = t;
+        if (!ps || !t)
+            return NULL;
+        for (size_t i = w->nps; i < n; i++)
+            ps[i] = (pstate_t){SL_OFFSET_NONE, SL_OFFSET_NONE, SL_OFFSET_NONE, -1};
+        w->nps = n;
+    }
+    return &w->ps[p];
+}
+
+/* The trained-offsets table handed to hooks. */
+static size_t trained_table(sl_worker_t *w) {
+    size_t n = 0;
+    for (size_t p = 0; p < w->nps; p++)
+        if (w->ps[p].trained != SL_OFFSET_NONE)
+            w->table[n++] = (sl_partoff_t){(int32_t)p, w->ps[p].trained};
+    return n;
+}
+
+/* ---- librdkafka callbacks ---- */
+
+static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
+    (void)rk;
+    sl_worker_t *w = opaque;
+    ticket_t *t = m->_private;
+    w->in_flight--;
+    if (m->err) {
+        set_fatal(w, "output could not be delivered; its input offset stays uncommitted",
+                  rd_kafka_err2str(m->err));
+    } else {
+        if (t->dlq)
+            w->st.dlq++;
+        else
+            w->st.delivered++;
+        sl_offsets_release(w->offsets, t->partition, t->gen, t->offset);
+    }
+    free(t);
+}
+
+static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque) {
+    sl_worker_t *w = opaque;
+    if (err == RD_KAFKA_RESP_ERR__FATAL) {
+        char why[512];
+        rd_kafka_fatal_error(rk, why, sizeof why);
+        set_fatal(w, "fatal Kafka error", why);
+    } else if (err == RD_KAFKA_RESP_ERR__AUTHENTICATION) {
+        set_fatal(w, "Kafka authentication failed", reason);
+    } else {
+        log_rl(w, &w->err_log, "Kafka client error", reason, -1, -1);
+    }
+}
+
+static void handle_rebalance(sl_worker_t *w, rd_kafka_resp_err_t type,
+                             rd_kafka_topic_partition_list_t *parts);
+
+static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque) {
+    (void)rk;
+    sl_worker_t *w = opaque;
+    if (w->in_batch) {
+        /* Called from the poll inside a blocked produce: finish the batch
+         * first; librdkafka waits for our assign call. */
+        if (w->pending_rb)
+            rd_kafka_topic_partition_list_destroy(w->pending_rb);
+        w->pending_rb = rd_kafka_topic_partition_list_copy(parts);
+        w->pending_rb_type = err;
+        return;
+    }
+    handle_rebalance(w, err, parts);
+}
+
+/* ---- producing ---- */
+
+static void pause_all(sl_worker_t *w) {
+    if (!w->paused && w->assigned && w->assigned->cnt > 0)
+        rd_kafka_pause_partitions(w->consumer, w->assigned);
+    w->paused = 1;
+}
+
+static void resume_all(sl_worker_t *w) {
+    if (w->paused && w->assigned && w->assigned->cnt > 0)
+        rd_kafka_resume_partitions(w->consumer, w->assigned);
+    w->paused = 0;
+}
+
+static int stash_push(sl_worker_t *w, rd_kafka_message_t *m) {
+    if (w->nstash == w->stash_cap) {
+        size_t cap = w->stash_cap ? w->stash_cap * 2 : 64;
+        rd_kafka_message_t **s = realloc(w->stash, cap * sizeof *s);
+        if (!s) {
+            rd_kafka_message_destroy(m);
+            set_fatal(w, "out of memory", "message stash");
+            return -1;
+        }
+        w->stash = s;
+        w->stash_cap = cap;
+    }
+    w->stash[w->nstash++] = m;
+    return 0;
+}
+
+/* Keeps the group membership alive while a full producer queue blocks us:
+ * fetching is paused, so this mostly serves heartbeat-related callbacks. */
+static void nested_consumer_poll(sl_worker_t *w) {
+    w->last_consumer_poll_ms = sl_now_ms();
+    for (int i = 0; i < 1000; i++) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(w->consumer, 0);
+        if (!m || stash_push(w, m) != 0)
+            return;
+    }
+}
+
+/* Produces one message; on a full queue waits (polling, fetching paused),
+ * never drops. Headers pass to librdkafka on success and stay the caller's
+ * on failure. */
+static int produce(sl_worker_t *w, rd_kafka_topic_t *rkt, const rd_kafka_message_t *in,
+                   const void *value, size_t len, rd_kafka_headers_t *hdrs, ticket_t *t) {
+    for (;;) {
+        rd_kafka_resp_err_t err = rd_kafka_producev(
+            w->producer, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_PARTITION(RD_KAFKA_PARTITION_UA),
+            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_KEY(in->key, in->key_len),
+            RD_KAFKA_V_VALUE((void *)value, len), RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE(t),
+            RD_KAFKA_V_END);
+        if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            w->in_flight++;
+            return 0;
+        }
+        if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+            set_fatal(w, "cannot produce", rd_kafka_err2str(err));
+            return -1;
+        }
+        pause_all(w);
+        rd_kafka_poll(w->producer, POLL_MS);
+        if (w->fatal)
+            return -1;
+        if (sl_now_ms() - w->last_consumer_poll_ms >= NESTED_POLL_MS)
+            nested_consumer_poll(w);
+    }
+}
+
+static rd_kafka_headers_t *source_headers(const inmsg_t *m, const char *topic, const char *error) {
+    char part[24], off[24];
+    snprintf(part, sizeof part, "%d", (int)m->partition);
+    snprintf(off, sizeof off, "%lld", (long long)m->offset);
+    rd_kafka_headers_t *h = rd_kafka_headers_new(4);
+    rd_kafka_header_add(h, "error", -1, error, -1);
+    rd_kafka_header_add(h, "source.topic", -1, topic, -1);
+    rd_kafka_header_add(h, "source.partition", -1, part, -1);
+    rd_kafka_header_add(h, "source.offset", -1, off, -1);
+    return h;
+}
+
+/* Produces the output of slot i: a prediction for a good sample; for the
+ * first bad sample of a message, the message's original bytes to the DLQ. */
+static int emit_slot(sl_worker_t *w, size_t i, uint64_t version, uint64_t step) {
+    sl_slot_view_t v;
+    sl_batch_slot(w->batch, i, &v);
+    inmsg_t *m = &w->msgs[v.tag];
+    rd_kafka_topic_t *rkt;
+    rd_kafka_headers_t *h;
+    const void *value;
+    size_t len;
+    if (v.good) {
+        sl_buf_reset(&w->enc);
+        sl_err_t err =
+            sl_encode_prediction(&w->enc, v.id, v.id_len, w->c.decode.head,
+                                 w->pred + v.row * w->out_dim, w->out_dim, version, step);
+        if (err != SL_OK) {
+            set_fatal(w, "cannot encode prediction", sl_err_str(err));
+            return -1;
+        }
+        char ver[24];
+        snprintf(ver, sizeof ver, "%llu", (unsigned long long)version);
+        h = rd_kafka_headers_new(1);
+        rd_kafka_header_add(h, "model.version", -1, ver, -1);
+        rkt = w->out_rkt;
+        value = w->enc.data;
+        len = w->enc.len;
+        w->st.samples++;
+    } else {
+        w->st.bad++;
+        log_rl(w, &w->bad_log, "bad sample", v.error, m->partition, m->offset);
+        if (m->dlq_handled || !w->dlq_rkt) {
+            m->dlq_handled = 1;
+            return 0;
+        }
+        m->dlq_handled = 1;
+        h = source_headers(m, w->input_topic, v.error);
+        rkt = w->dlq_rkt;
+        value = m->rkm->payload;
+        len = m->rkm->len;
+    }
+    ticket_t *t = malloc(sizeof *t);
+    if (!t) {
+        rd_kafka_headers_destroy(h);
+        set_fatal(w, "out of memory", "output ticket");
+        return -1;
+    }
+    *t = (ticket_t){m->partition, m->offset, m->gen, !v.good};
+    if (sl_offsets_hold(w->offsets, m->partition, m->gen, m->offset) != SL_OK) {
+        /* Cannot happen: the message is tracked until its step hold is released below. */
+        free(t);
+        rd_kafka_headers_destroy(h);
+        set_fatal(w, "internal error", "output for an untracked message");
+        return -1;
+    }
+    if (produce(w, rkt, m->rkm, value, len, h, t) != 0) {
+        sl_offsets_release(w->offsets, m->partition, m->gen, m->offset);
+        free(t);
+        rd_kafka_headers_destroy(h);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- batches ---- */
+
+static void drop_batch(sl_worker_t *w) {
+    for (size_t i = 0; i < w->nmsgs; i++)
+        rd_kafka_message_destroy(w->msgs[i].rkm);
+    w->nmsgs = 0;
+    sl_batch_clear(w->batch);
+}
+
+static int call_hook_result(sl_worker_t *w, const char *hook, sl_err_t err) {
+    if (err != SL_OK) {
+        set_fatal(w, "snapshot hook failed", hook);
+        return -1;
+    }
+    return 0;
+}
+
+static int run_steps(sl_worker_t *w, uint64_t version) {
+    while (sl_batch_rows(w->batch) > 0) {
+        size_t n = sl_batch_rows(w->batch);
+        if (n > w->c.batch_size)
+            n = w->c.batch_size;
+        uint64_t step = sl_learner_counters(w->learner).step;
+        sl_input_t x;
+        sl_targets_t t;
+        sl_batch_result_t res;
+        sl_batch_view(w->batch, 0, n, &x, &t);
+        sl_err_t err = sl_learner_batch(w->learner, &x, &t, w->pred, &res);
+        if (err != SL_OK) {
+            set_fatal(w, "learning step failed", sl_err_str(err));
+            return -1;
+        }
+        w->st.batches++;
+        if (res.refused) {
+            w->st.refused++;
+            sl_log(SL_LOG_WARN, "optimizer step refused: it would make weights non-finite",
+                   SL_U64("step", step), SL_DBL("loss", res.loss));
+        }
+        size_t cut = sl_batch_cut(w->batch, n);
+        for (size_t i = 0; i < cut; i++)
+            if (emit_slot(w, i, version, step) != 0)
+                return -1;
+        sl_batch_shift(w->batch, n);
+    }
+    uint64_t step = sl_learner_counters(w->learner).step;
+    for (size_t i = 0; i < sl_batch_slots(w->batch); i++) /* bad samples after the last row */
+        if (emit_slot(w, i, version, step) != 0)
+            return -1;
+    sl_batch_clear(w->batch);
+    return 0;
+}
+
+/* Runs everything in hand: steps of up to batch_size rows, outputs queued,
+ * step holds released; then the batch-done hook. */
+static int run_batch(sl_worker_t *w) {
+    if (w->nmsgs == 0 || w->fatal)
+        return w->fatal ? -1 : 0;
+    uint64_t batches_before = w->st.batches;
+    uint64_t version = w->hooks.version ? w->hooks.version(w->hooks.opaque) : 0;
+    w->in_batch = 1;
+    int rc = run_steps(w, version);
+    w->in_batch = 0;
+    if (rc != 0)
+        return -1;
+    for (size_t i = 0; i < w->nmsgs; i++) {
+        inmsg_t *m = &w->msgs[i];
+        w->ps[m->partition].trained = m->offset + 1;
+        sl_offsets_release(w->offsets, m->partition, m->gen, m->offset);
+        rd_kafka_message_destroy(m->rkm);
+    }
+    w->nmsgs = 0;
+    resume_all(w);
+    if (w->st.batches > batches_before && w->hooks.on_batch_done) {
+        size_t n = trained_table(w);
+        if (call_hook_result(w, "on_batch_done",
+                             w->hooks.on_batch_done(w->hooks.opaque, w, w->learner, w->table, n,
+                                                    w->st.batches)) != 0)
+            return -1;
+    }
+    if (w->pending_rb) {
+        rd_kafka_topic_partition_list_t *parts = w->pending_rb;
+        w->pending_rb = NULL;
+        handle_rebalance(w, w->pending_rb_type, parts);
+        rd_kafka_topic_partition_list_destroy(parts);
+    }
+    return w->fatal ? -1 : 0;
+}
+
+static int add_message(sl_worker_t *w, rd_kafka_message_t *rkm) {
+    if (rkm->err) {
+        if (rkm->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+            log_rl(w, &w->err_log, "consumer error", rd_kafka_message_errstr(rkm), rkm->partition,
+                   rkm->offset);
+        rd_kafka_message_destroy(rkm);
+        return 0;
+    }
+    int32_t p = rkm->partition;
+    uint32_t gen = sl_offsets_generation(w->offsets, p);
+    if (gen == 0) { /* a partition no longer ours */
+        rd_kafka_message_destroy(rkm);
+        return 0;
+    }
+    if (w->nmsgs == w->msgs_cap) {
+        size_t cap = w->msgs_cap ? w->msgs_cap * 2 : 256;
+        inmsg_t *m = realloc(w->msgs, cap * sizeof *m);
+        if (!m) {
+            rd_kafka_message_destroy(rkm);
+            set_fatal(w, "out of memory", "batch messages");
+            return -1;
+        }
+        w->msgs = m;
+        w->msgs_cap = cap;
+    }
+    sl_err_t err = sl_offsets_track(w->offsets, p, rkm->offset);
+    if (err != SL_OK) {
+        log_rl(w, &w->err_log, "message out of order, skipped", sl_err_str(err), p, rkm->offset);
+        rd_kafka_message_destroy(rkm);
+        return err == SL_ERR_NOMEM ? -1 : 0;
+    }
+    size_t idx = w->nmsgs++;
+    w->msgs[idx] = (inmsg_t){rkm, p, rkm->offset, gen, 0};
+    w->ps[p].consumed = rkm->offset;
+    w->st.messages++;
+    if (idx == 0)
+        w->batch_open_ms = sl_now_ms();
+    static const uint8_t empty[1] = {0};
+    sl_decode_result_t dr;
+    err = sl_decode_message(w->decoder, rkm->payload ? rkm->payload : empty, rkm->len, idx,
+                            w->batch, &dr);
+    if (err != SL_OK) {
+        set_fatal(w, "cannot decode", sl_err_str(err));
+        return -1;
+    }
+    if (sl_batch_rows(w->batch) >= w->c.batch_size || w->nmsgs >= 4 * (size_t)w->c.batch_size)
+        return run_batch(w);
+    return 0;
+}
+
+/* ---- offsets and rebalances ---- */
+
+static void commit(sl_worker_t *w, int sync) {
+    if (!w->assigned || w->assigned->cnt == 0)
+        return;
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(w->assigned->cnt);
+    for (int i = 0; i < w->assigned->cnt; i++) {
+        int32_t p = w->assigned->elems[i].partition;
+        int64_t next = sl_offsets_committable(w->offsets, p);
+        if (next == SL_OFFSET_NONE)
+            continue;
+        if (w->has_hooks) {
+            int64_t d = w->ps[p].durable;
+            if (d == SL_OFFSET_NONE)
+                continue;
+            if (d < next)
+                next = d;
+        }
+        if (!sync && next <= w->ps[p].committed)
+            continue;
+        rd_kafka_topic_partition_list_add(l, w->input_topic, p)->offset = next;
+        w->ps[p].committed = next;
+    }
+    if (l->cnt > 0) {
+        rd_kafka_resp_err_t err = rd_kafka_commit(w->consumer, l, !sync);
+        w->st.commits++;
+        if (err)
+            log_rl(w, &w->err_log, "offset commit failed", rd_kafka_err2str(err), -1, -1);
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
+static void commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                      rd_kafka_topic_partition_list_t *offsets, void *opaque) {
+    (void)rk;
+    (void)offsets;
+    sl_worker_t *w = opaque;
+    if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
+        log_rl(w, &w->err_log, "offset commit failed", rd_kafka_err2str(err), -1, -1);
+}
+
+sl_err_t sl_worker_drain(sl_worker_t *w, int timeout_ms) {
+    uint64_t deadline = sl_now_ms() + (uint64_t)timeout_ms;
+    while (w->in_flight > 0 && !w->fatal) {
+        if (sl_now_ms() >= deadline)
+            return SL_ERR_STATE;
+        rd_kafka_poll(w->producer, 50);
+    }
+    return w->fatal ? SL_ERR_KAFKA : SL_OK;
+}
+
+/* Runs the batch in hand and waits for its outputs, so every consumed
+ * message is accounted for. */
+static void settle(sl_worker_t *w) {
+    if (w->fatal)
+        return;
+    run_batch(w);
+    if (!w->fatal && sl_worker_drain(w, (int)w->c.settle_timeout_ms) == SL_ERR_STATE)
+        sl_log(SL_LOG_WARN,
+               "outputs still undelivered after the settle timeout; their offsets "
+               "stay uncommitted",
+               SL_U64("in_flight", w->in_flight));
+}
+
+static void drop_stash_of(sl_worker_t *w, int32_t p) {
+    size_t k = 0;
+    for (size_t i = 0; i < w->nstash; i++) {
+        if (p < 0 || w->stash[i]->partition == p)
+            rd_kafka_message_destroy(w->stash[i]);
+        else
+            w->stash[k++] = w->stash[i];
+    }
+    w->nstash = k;
+}
+
+static void do_revoke(sl_worker_t *w, rd_kafka_topic_partition_list_t *parts) {
+    settle(w);
+    if (w->hooks.on_revoke && !w->fatal) {
+        int32_t *revoked = malloc(((size_t)parts->cnt + 1) * sizeof *revoked);
+        if (!revoked) {
+            set_fatal(w, "out of memory", "revoke");
+        } else {
+            for (int i = 0; i < parts->cnt; i++)
+                revoked[i] = parts->elems[i].partition;
+            size_t n = trained_table(w);
+            call_hook_result(w, "on_revoke",
+                             w->hooks.on_revoke(w->hooks.opaque, w, w->learner, w->table, n,
+                                                revoked, (size_t)parts->cnt));
+            free(revoked);
+        }
+    }
+    commit(w, 1);
+    for (int i = 0; i < parts->cnt; i++) {
+        sl_offsets_remove_partition(w->offsets, parts->elems[i].partition);
+        drop_stash_of(w, parts->elems[i].partition);
+    }
+    w->paused = 0;
+    rd_kafka_assign(w->consumer, NULL);
+    rd_kafka_topic_partition_list_destroy(w->assigned);
+    w->assigned = rd_kafka_topic_partition_list_new(0);
+    sl_log(SL_LOG_INFO, "partitions revoked", SL_I64("count", parts->cnt));
+}
+
+static void do_assign(sl_worker_t *w, rd_kafka_topic_partition_list_t *parts) {
+    size_t n = (size_t)parts->cnt;
+    int32_t *ids = malloc((n + 1) * sizeof *ids);
+    int64_t *offs = malloc((n + 1) * sizeof *offs);
+    if (!ids || !offs) {
+        set_fatal(w, "out of memory", "assign");
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        int32_t p = parts->elems[i].partition;
+        ids[i] = p;
+        offs[i] = SL_OFFSET_NONE;
+        if (!pstate(w, p) || sl_offsets_add_partition(w->offsets, p) == 0) {
+            set_fatal(w, "out of memory", "assign");
+            goto out;
+        }
+        w->ps[p].consumed = -1;
+        w->ps[p].committed = SL_OFFSET_NONE;
+    }
+    if (w->hooks.on_assign &&
+        call_hook_result(w, "on_assign",
+                         w->hooks.on_assign(w->hooks.opaque, w, w->input_topic, ids, n, offs)))
+        goto out;
+    for (size_t i = 0; i < n; i++)
+        parts->elems[i].offset = offs[i];
+    rd_kafka_resp_err_t err = rd_kafka_assign(w->consumer, parts);
+    if (err) {
+        set_fatal(w, "cannot assign partitions", rd_kafka_err2str(err));
+        goto out;
+    }
+    rd_kafka_topic_partition_list_destroy(w->assigned);
+    w->assigned = rd_kafka_topic_partition_list_copy(parts);
+    w->paused = 0;
+    sl_log(SL_LOG_INFO, "partitions assigned", SL_STR("topic", w->input_topic),
+           SL_I64("count", parts->cnt));
+out:
+    free(ids);
+    free(offs);
+}
+
+static void handle_rebalance(sl_worker_t *w, rd_kafka_resp_err_t type,
+                             rd_kafka_topic_partition_list_t *parts) {
+    w->st.rebalances++;
+    if (type == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        do_assign(w, parts);
+    } else if (type == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
+        do_revoke(w, parts);
+    } else {
+        log_rl(w, &w->err_log, "rebalance failed", rd_kafka_err2str(type), -1, -1);
+        do_revoke(w, parts);
+    }
+}
+
+/* ---- hooks' calls ---- */
+
+void sl_worker_set_durable(sl_worker_t *w, const sl_partoff_t *durable, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        pstate_t *ps = pstate(w, durable[i].partition);
+        if (ps)
+            ps->durable = durable[i].offset;
+    }
+}
+
+static int same_arch(const sl_model_config_t *a, const sl_model_config_t *b) {
+    if (a->head != b->head || a->dim != b->dim || a->n_hidden != b->n_hidden ||
+        (a->head == SL_HEAD_SOFTMAX && a->classes != b->classes))
+        return 0;
+    for (uint32_t i = 0; i < a->n_hidden; i++)
+        if (a->hidden[i] != b->hidden[i])
+            return 0;
+    return a->n_hidden == 0 || a->activation == b->activation;
+}
+
+sl_err_t sl_worker_replace_learner(sl_worker_t *w, sl_learner_t *learner,
+                                   const sl_partoff_t *rewind, size_t n) {
+    if (!same_arch(sl_model_config(sl_learner_model(w->learner)),
+                   sl_model_config(sl_learner_model(learner))))
+        return SL_ERR_MISMATCH;
+    if (rewind && n > 0) {
+        sl_err_t err = sl_worker_drain(w, (int)w->c.settle_timeout_ms);
+        if (err != SL_OK)
+            return err;
+        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)n);
+        for (size_t i = 0; i < n; i++) {
+            int32_t p = rewind[i].partition;
+            pstate_t *ps = pstate(w, p);
+            if (!ps) {
+                rd_kafka_topic_partition_list_destroy(l);
+                return SL_ERR_NOMEM;
+            }
+            ps->trained = ps->durable = ps->committed = SL_OFFSET_NONE;
+            if (sl_offsets_generation(w->offsets, p) == 0)
+                continue; /* not assigned here */
+            sl_offsets_add_partition(w->offsets, p);
+            drop_stash_of(w, p);
+            rd_kafka_topic_partition_list_add(l, w->input_topic, p)->offset = rewind[i].offset;
+        }
+        rd_kafka_error_t *e = l->cnt ? rd_kafka_seek_partitions(w->consumer, l, 10000) : NULL;
+        rd_kafka_topic_partition_list_destroy(l);
+        if (e) {
+            sl_log(SL_LOG_ERROR, "cannot rewind", SL_STR("error", rd_kafka_error_string(e)));
+            rd_kafka_error_destroy(e);
+            return SL_ERR_KAFKA;
+        }
+    }
+    sl_learner_destroy(w->learner);
+    w->learner = learner;
+    return SL_OK;
+}
+
+/* ---- the loop ---- */
+
+static void log_stats(sl_worker_t *w, uint64_t now) {
+    int64_t lag = 0;
+    for (int i = 0; w->assigned && i < w->assigned->cnt; i++) {
+        int32_t p = w->assigned->elems[i].partition;
+        int64_t lo = 0, hi = 0;
+        if (rd_kafka_get_watermark_offsets(w->consumer, w->input_topic, p, &lo, &hi) || hi < 0 ||
+            w->ps[p].consumed < 0)
+            continue;
+        if (hi > w->ps[p].consumed + 1)
+            lag += hi - (w->ps[p].consumed + 1);
+    }
+    double secs = (double)(now - w->last_stats_ms) / 1000.0;
+    sl_metrics_view_t win = sl_metrics_window(sl_learner_metrics(w->learner));
+    sl_learner_counters_t c = sl_learner_counters(w->learner);
+    sl_log(
+        SL_LOG_INFO, "stats",
+        SL_DBL("samples_per_s", secs > 0 ? (double)(w->st.samples - w->stats_samples) / secs : 0),
+        SL_I64("lag", lag), SL_DBL("window_loss", win.loss),
+        SL_DBL("window_accuracy", win.accuracy), SL_U64("step", c.step),
+        SL_U64("version", w->hooks.version ? w->hooks.version(w->hooks.opaque) : 0),
+        SL_U64("samples", w->st.samples), SL_U64("bad", w->st.bad), SL_U64("dlq", w->st.dlq),
+        SL_U64("refused_steps", w->st.refused), SL_U64("in_flight", w->in_flight),
+        SL_I64("partitions", w->assigned ? w->assigned->cnt : 0));
+    w->stats_samples = w->st.samples;
+    w->last_stats_ms = now;
+}
+
+static void periodic(sl_worker_t *w) {
+    uint64_t now = sl_now_ms();
+    if (now - w->last_commit_ms >= w->c.commit_interval_ms) {
+        commit(w, 0);
+        w->last_commit_ms = now;
+    }
+    if (w->c.stats_interval_ms && now - w->last_stats_ms >= w->c.stats_interval_ms)
+        log_stats(w, now);
+    if (now - w->last_tick_ms >= TICK_MS) {
+        w->tick_due = 1;
+        w->last_tick_ms = now;
+    }
+    if (w->tick_due && w->nmsgs == 0 && w->hooks.on_tick) {
+        w->tick_due = 0;
+        size_t n = trained_table(w);
+        call_hook_result(w, "on_tick",
+                         w->hooks.on_tick(w->hooks.opaque, w, w->learner, w->table, n));
+    }
+}
+
+static int poll_once(sl_worker_t *w) {
+    rd_kafka_message_t *m = NULL;
+    if (w->nstash > 0) {
+        m = w->stash[0];
+        memmove(w->stash, w->stash + 1, (w->nstash - 1) * sizeof *w->stash);
+        w->nstash--;
+    } else {
+        int timeout = POLL_MS;
+        if (w->nmsgs > 0) {
+            uint64_t age = sl_now_ms() - w->batch_open_ms;
+            timeout = age >= w->c.linger_ms ? 0 : (int)(w->c.linger_ms - age);
+            if (timeout > POLL_MS)
+                timeout = POLL_MS;
+        }
+        w->last_consumer_poll_ms = sl_now_ms();
+        m = rd_kafka_consumer_poll(w->consumer, timeout);
+    }
+    rd_kafka_poll(w->producer, 0);
+    if (m && add_message(w, m) != 0)
+        return -1;
+    if (w->nmsgs > 0 && sl_now_ms() - w->batch_open_ms >= w->c.linger_ms && run_batch(w) != 0)
+        return -1;
+    periodic(w);
+    return w->fatal ? -1 : 0;
+}
+
+int sl_worker_run(sl_worker_t *w) {
+    rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(sub, w->input_topic, RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t err = rd_kafka_subscribe(w->consumer, sub);
+    rd_kafka_topic_partition_list_destroy(sub);
+    if (err) {
+        sl_log(SL_LOG_ERROR, "cannot subscribe", SL_STR("topic", w->input_topic),
+               SL_STR("error", rd_kafka_err2str(err)));
+        return 1;
+    }
+    sl_log(SL_LOG_INFO, "worker started", SL_STR("input_topic", w->input_topic),
+           SL_STR("output_topic", w->output_topic),
+           SL_STR("dlq_topic", w->dlq_topic ? w->dlq_topic : ""), SL_STR("group", w->c.group));
+    uint64_t now = sl_now_ms();
+    w->last_commit_ms = w->last_stats_ms = w->last_tick_ms = now;
+    while (!atomic_load(&w->stop) && !w->fatal)
+        if (poll_once(w) != 0)
+            break;
+    settle(w);
+    if (w->hooks.on_stop && !w->fatal) {
+        size_t n = trained_table(w);
+        call_hook_result(w, "on_stop",
+                         w->hooks.on_stop(w->hooks.opaque, w, w->learner, w->table, n));
+    }
+    commit(w, 1);
+    drop_batch(w);
+    drop_stash_of(w, -1);
+    rd_kafka_consumer_close(w->consumer); /* revokes through the callback: commits again */
+    drop_stash_of(w, -1);
+    rd_kafka_flush(w->producer, 10000);
+    if (w->c.stats_interval_ms)
+        log_stats(w, sl_now_ms());
+    sl_log(w->fatal ? SL_LOG_ERROR : SL_LOG_INFO, "worker stopped",
+           SL_U64("messages", w->st.messages), SL_U64("samples", w->st.samples),
+           SL_U64("delivered", w->st.delivered), SL_U64("bad", w->st.bad), SL_U64("dlq", w->st.dlq),
+           SL_U64("batches", w->st.batches));
+    return w->fatal ? 1 : 0;
+}
+
+void sl_worker_stop(sl_worker_t *w) {
+    atomic_store(&w->stop, 1);
+}
+
+sl_worker_stats_t sl_worker_stats(const sl_worker_t *w) {
+    return w->st;
+}
+
+const sl_learner_t *sl_worker_learner(const sl_worker_t *w) {
+    return w->learner;
+}
+
+/* ---- construction ---- */
+
+static rd_kafka_t *new_client(sl_worker_t *w, sl_kconf_role_t role, int *exit_code, char *errstr,
+                              size_t errstr_size) {
+    sl_kconf_spec_t spec = {w->c.brokers, w->c.group, w->c.props, w->c.nprops};
+    rd_kafka_conf_t *conf = sl_kconf_build(&spec, role, errstr, errstr_size);
+    if (!conf) {
+        *exit_code = 2;
+        return NULL;
+    }
+    rd_kafka_conf_set_opaque(conf, w);
+    rd_kafka_conf_set_error_cb(conf, error_cb);
+    if (role == SL_KCONF_CONSUMER) {
+        rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
+        rd_kafka_conf_set_offset_commit_cb(conf, commit_cb);
+    } else {
+        rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
+    }
+    char why[512];
+    rd_kafka_t *rk = rd_kafka_new(role == SL_KCONF_CONSUMER ? RD_KAFKA_CONSUMER : RD_KAFKA_PRODUCER,
+                                  conf, why, sizeof why);
+    if (!rk) {
+        rd_kafka_conf_destroy(conf);
+        /* Cross-property checks happen here; librdkafka's text names the property. */
+        sl_errstr_set(errstr, errstr_size, "kafka configuration (%s): %s",
+                      role == SL_KCONF_CONSUMER ? "consumer" : "producer", why);
+        *exit_code = 2;
+    }
+    return rk;
+}
+
+sl_worker_t *sl_worker_new(const sl_worker_config_t *c, sl_learner_t *learner, int *exit_code,
+                           char *errstr, size_t errstr_size) {
+    *exit_code = 2;
+    if (!c->input_topic || !*c->input_topic || !c->output_topic || !*c->output_topic) {
+        sl_errstr_set(errstr, errstr_size, "%s: required",
+                      !c->input_topic || !*c->input_topic ? "--input-topic" : "--output-topic");
+        return NULL;
+    }
+    if (c->batch_size == 0) {
+        sl_errstr_set(errstr, errstr_size, "--batch-size: must be at least 1");
+        return NULL;
+    }
+    sl_worker_t *w = calloc(1, sizeof *w);
+    if (!w)
+        goto nomem;
+    w->c = *c;
+    if (!w->c.commit_interval_ms)
+        w->c.commit_interval_ms = DEFAULT_COMMIT_MS;
+    if (!w->c.settle_timeout_ms)
+        w->c.settle_timeout_ms = DEFAULT_SETTLE_MS;
+    if (c->hooks) {
+        w->hooks = *c->hooks;
+        w->has_hooks = 1;
+    }
+    w->c.hooks = NULL;
+    w->bad_log = (sl_ratelimit_t){.interval_ms = 1000, .burst = 10};
+    w->err_log = (sl_ratelimit_t){.interval_ms = 1000, .burst = 10};
+    w->input_topic = strdup(c->input_topic);
+    w->output_topic = strdup(c->output_topic);
+    w->dlq_topic = c->dlq_topic && *c->dlq_topic ? strdup(c->dlq_topic) : NULL;
+    w->offsets = sl_offsets_new();
+    w->assigned = rd_kafka_topic_partition_list_new(0);
+    if (!w->input_topic || !w->output_topic || (c->dlq_topic && *c->dlq_topic && !w->dlq_topic) ||
+        !w->offsets || !w->assigned)
+        goto nomem;
+    w->decoder = sl_decoder_new(&c->decode, errstr, errstr_size);
+    if (!w->decoder)
+        goto fail;
+    w->out_dim = sl_model_out_dim(sl_learner_model(learner));
+    w->batch = sl_batch_new(c->decode.dim, c->batch_size);
+    w->pred = malloc((size_t)c->batch_size * w->out_dim * sizeof *w->pred);
+    if (!w->batch || !w->pred)
+        goto nomem;
+    w->producer = new_client(w, SL_KCONF_PRODUCER, exit_code, errstr, errstr_size);
+    if (!w->producer)
+        goto fail;
+    w->consumer = new_client(w, SL_KCONF_CONSUMER, exit_code, errstr, errstr_size);
+    if (!w->consumer)
+        goto fail;
+    rd_kafka_poll_set_consumer(w->consumer);
+    w->out_rkt = rd_kafka_topic_new(w->producer, w->output_topic, NULL);
+    w->dlq_rkt = w->dlq_topic ? rd_kafka_topic_new(w->producer, w->dlq_topic, NULL) : NULL;
+    if (!w->out_rkt || (w->dlq_topic && !w->dlq_rkt)) {
+        sl_errstr_set(errstr, errstr_size, "cannot create topic handles: %s",
+                      rd_kafka_err2str(rd_kafka_last_error()));
+        *exit_code = 1;
+        goto fail;
+    }
+    w->learner = learner;
+    return w;
+nomem:
+    sl_errstr_set(errstr, errstr_size, "out of memory");
+    *exit_code = 1;
+fail:
+    sl_worker_destroy(w);
+    return NULL;
+}
+
+void sl_worker_destroy(sl_worker_t *w) {
+    if (!w)
+        return;
+    /* librdkafka hangs in rd_kafka_destroy while its messages are held: free them first. */
+    for (size_t i = 0; i < w->nmsgs; i++)
+        rd_kafka_message_destroy(w->msgs[i].rkm);
+    drop_stash_of(w, -1);
+    if (w->pending_rb)
+        rd_kafka_topic_partition_list_destroy(w->pending_rb);
+    if (w->assigned)
+        rd_kafka_topic_partition_list_destroy(w->assigned);
+    if (w->out_rkt)
+        rd_kafka_topic_destroy(w->out_rkt);
+    if (w->dlq_rkt)
+        rd_kafka_topic_destroy(w->dlq_rkt);
+    if (w->consumer)
+        rd_kafka_destroy(w->consumer);
+    if (w->producer)
+        rd_kafka_destroy(w->producer);
+    sl_learner_destroy(w->learner);
+    sl_decoder_destroy(w->decoder);
+    sl_batch_destroy(w->batch);
+    sl_offsets_destroy(w->offsets);
+    sl_buf_free(&w->enc);
+    free(w->pred);
+    free(w->msgs);
+    free(w->stash);
+    free(w->ps);
+    free(w->table);
+    free(w->input_topic);
+    free(w->output_topic);
+    free(w->dlq_topic);
+    free(w);
+}

@@ -1,0 +1,149 @@
+/* worker.h - the Kafka worker: consume samples, predict-then-train per
+ * mini-batch, produce predictions, account offsets, and call the snapshot
+ * hooks at batch boundaries. */
+#ifndef SL_WORKER_H
+#define SL_WORKER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../common/err.h"
+#include "../model/learner.h"
+#include "decode.h"
+#include "kconf.h"
+#include "offsets.h"
+
+typedef struct sl_worker sl_worker_t;
+
+/* The next input offset of one partition of the input topic. */
+typedef struct sl_partoff {
+    int32_t partition;
+    int64_t offset;
+} sl_partoff_t;
+
+/* Hooks for the snapshot store (issue 4). Every hook is optional (NULL) and
+ * is called on the worker's thread, from inside sl_worker_run, never
+ * concurrently, and only at a batch boundary: no batch is in hand, every
+ * sample consumed so far has been predicted and, if labelled, trained. The
+ * learner passed in is the worker's: read it (sl_learner_save) during the
+ * call only. Tables (`trained`) are owned by the worker and valid during the
+ * call only; `trained` lists every partition trained on since the worker
+ * started (or since the last rewind), with the next offset after the last
+ * message whose samples were trained - the offsets a snapshot must store.
+ * A hook returning an error other than SL_OK stops the worker with exit
+ * status 1 (after the usual settle).
+ *
+ * While hooks are installed (sl_worker_config_t.hooks != NULL), the worker
+ * commits a partition's Kafka offset only up to min(done offset, durable
+ * offset), where durable offsets are those the hook last reported with
+ * sl_worker_set_durable; a partition never reported is not committed. */
+typedef struct sl_worker_hooks {
+    void *opaque;
+    /* Partitions `partitions[0..n)` of `topic` are being assigned. Fill
+     * offsets_out[i] with the offset to start partition i at, or leave it
+     * SL_OFFSET_NONE (prefilled) for "the group's committed offset, else
+     * auto.offset.reset". */
+    sl_err_t (*on_assign)(void *opaque, sl_worker_t *w, const char *topic,
+                          const int32_t *partitions, size_t n, int64_t *offsets_out);
+    /* After each batch's optimizer step (batch_index counts batches run,
+     * from 1). The batch's outputs are queued to the producer; some may not
+     * be delivered yet: call sl_worker_drain before taking a snapshot whose
+     * offsets must not run ahead of delivered predictions. */
+    sl_err_t (*on_batch_done)(void *opaque, sl_worker_t *w, const sl_learner_t *learner,
+                              const sl_partoff_t *trained, size_t n, uint64_t batch_index);
+    /* About every 200 ms, also while idle (e.g. to notice a rollback or take
+     * a time-based snapshot). */
+    sl_err_t (*on_tick)(void *opaque, sl_worker_t *w, const sl_learner_t *learner,
+                        const sl_partoff_t *trained, size_t n);
+    /* Partitions revoked[0..nrevoked) are about to go. Everything consumed
+     * has been run and every output delivered. A snapshot taken here and
+     * reported with sl_worker_set_durable is committed before they go. */
+    sl_err_t (*on_revoke)(void *opaque, sl_worker_t *w, const sl_learner_t *learner,
+                          const sl_partoff_t *trained, size_t n, const int32_t *revoked,
+                          size_t nrevoked);
+    /* The worker is stopping (signal, sl_worker_stop): settled as for
+     * on_revoke; the final commit follows. Called once. */
+    sl_err_t (*on_stop)(void *opaque, sl_worker_t *w, const sl_learner_t *learner,
+                        const sl_partoff_t *trained, size_t n);
+    /* The version for the `model.version` header and the predictions'
+     * `version` field. NULL hook: 0. */
+    uint64_t (*version)(void *opaque);
+} sl_worker_hooks_t;
+
+typedef struct sl_worker_config {
+    const char *brokers; /* bootstrap list (an embedded cluster is started by the caller) */
+    const char *group;
+    const char *input_topic, *output_topic;
+    const char *dlq_topic;        /* NULL: bad samples are counted and logged only */
+    const sl_kconf_prop_t *props; /* librdkafka pass-through (kconf.h); borrowed */
+    size_t nprops;
+    uint32_t batch_size;            /* >= 1 */
+    uint32_t linger_ms;             /* a partial batch runs this long after its first message */
+    uint32_t stats_interval_ms;     /* 0: no stats line */
+    uint32_t commit_interval_ms;    /* 0: 1000 */
+    uint32_t settle_timeout_ms;     /* wait for deliveries on revoke/stop; 0: 60000 */
+    sl_decode_config_t decode;      /* must match the learner's model */
+    const sl_worker_hooks_t *hooks; /* NULL: no store; copied */
+} sl_worker_config_t;
+
+/* Counters since sl_worker_new. Read them after sl_worker_run returns (or
+ * from hooks); they are not synchronised for other threads. */
+typedef struct sl_worker_stats {
+    uint64_t messages;   /* input messages consumed */
+    uint64_t samples;    /* good samples predicted (outputs queued) */
+    uint64_t delivered;  /* predictions delivered */
+    uint64_t bad;        /* bad samples */
+    uint64_t dlq;        /* messages delivered to the DLQ */
+    uint64_t batches;    /* batches run */
+    uint64_t refused;    /* optimizer steps refused as non-finite */
+    uint64_t commits;    /* offset commits issued */
+    uint64_t rebalances; /* assignments and revocations handled */
+} sl_worker_stats_t;
+
+/* Creates the consumer and producer from `c` (kconf.h rules) and takes
+ * ownership of `learner` (on success only). Returns NULL with errstr and
+ * *exit_code 2 for a bad configuration (naming the flag or kafka property)
+ * or 1 for a runtime failure. Free with sl_worker_destroy. */
+sl_worker_t *sl_worker_new(const sl_worker_config_t *c, sl_learner_t *learner, int *exit_code,
+                           char *errstr, size_t errstr_size);
+
+/* Frees the worker, its clients and its learner; NULL is a no-op. Call after
+ * sl_worker_run returned (or without running it). */
+void sl_worker_destroy(sl_worker_t *w);
+
+/* Runs until sl_worker_stop or a fatal error: subscribes, loops, and on stop
+ * settles the batch in hand, flushes, calls on_stop, commits, and leaves the
+ * group. Returns the exit status: 0 after a requested stop, 1 after a fatal
+ * Kafka error (fenced producer, authentication failure), a failing hook, a
+ * prediction that could not be delivered, or a learner error. Call once. */
+int sl_worker_run(sl_worker_t *w);
+
+/* Asks the worker to stop. Async-signal-safe; callable from any thread. */
+void sl_worker_stop(sl_worker_t *w);
+
+/* Counters so far (see sl_worker_stats_t for when to read them). */
+sl_worker_stats_t sl_worker_stats(const sl_worker_t *w);
+
+/* The current learner (owned by the worker). */
+const sl_learner_t *sl_worker_learner(const sl_worker_t *w);
+
+/* --- for hooks, on the worker's thread, during a hook call --- */
+
+/* Reports offsets made durable (e.g. by a snapshot) so the worker may
+ * commit up to them. Entries for other partitions keep their last value. */
+void sl_worker_set_durable(sl_worker_t *w, const sl_partoff_t *durable, size_t n);
+
+/* Waits until every output produced so far is delivered (or timeout_ms
+ * passes: SL_ERR_STATE). SL_ERR_KAFKA if a delivery failed. */
+sl_err_t sl_worker_drain(sl_worker_t *w, int timeout_ms);
+
+/* Swaps in `learner` (ownership passes to the worker; the old one is
+ * destroyed) between batches, e.g. on rollback. Its model config must match
+ * the worker's (SL_ERR_MISMATCH otherwise, learner not taken). When rewind
+ * is not NULL, the worker also drains outputs, moves those partitions
+ * (currently assigned ones) to the given offsets and forgets their trained
+ * and durable offsets, so the stream is trained again from there. */
+sl_err_t sl_worker_replace_learner(sl_worker_t *w, sl_learner_t *learner,
+                                   const sl_partoff_t *rewind, size_t n);
+
+#endif

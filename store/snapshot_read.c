@@ -1,0 +1,329 @@
+/* snapshot_read.c - reading versions back: metadata hashes checked field by
+ * field, blobs reassembled from chunks and verified, learners described. */
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+#include <xxhash.h>
+
+#include "store/snapshot_internal.h"
+
+/* The value of `field` in an HGETALL reply, or NULL. */
+static const redisReply *hash_field(const redisReply *rep, const char *field) {
+    size_t flen = strlen(field);
+    for (size_t i = 0; i + 1 < rep->elements; i += 2) {
+        const redisReply *k = rep->element[i];
+        if (k->type == REDIS_REPLY_STRING && k->len == flen && !memcmp(k->str, field, flen))
+            return rep->element[i + 1];
+    }
+    return NULL;
+}
+
+static sl_err_t field_missing(const char *key, const char *field, char *errstr,
+                              size_t errstr_size) {
+    sl_errstr_set(errstr, errstr_size, "metadata %s: field \"%s\" missing or not a string", key,
+                  field);
+    return SL_ERR_DECODE;
+}
+
+static sl_err_t field_u64(const redisReply *rep, const char *key, const char *field,
+                          uint64_t *out, char *errstr, size_t errstr_size) {
+    const redisReply *v = hash_field(rep, field);
+    if (!v || v->type != REDIS_REPLY_STRING)
+        return field_missing(key, field, errstr, errstr_size);
+    char what[SL_KEYS_MAX + 64];
+    snprintf(what, sizeof what, "metadata %s field \"%s\"", key, field);
+    return sl_redis_reply_u64(v, what, out, errstr, errstr_size) == SL_OK ? SL_OK : SL_ERR_DECODE;
+}
+
+static sl_err_t field_str(const redisReply *rep, const char *key, const char *field, char **out,
+                          char *errstr, size_t errstr_size) {
+    const redisReply *v = hash_field(rep, field);
+    if (!v || v->type != REDIS_REPLY_STRING)
+        return field_missing(key, field, errstr, errstr_size);
+    *out = strndup(v->str, v->len);
+    if (!*out) {
+        sl_errstr_set(errstr, errstr_size, "out of memory reading %s", key);
+        return SL_ERR_NOMEM;
+    }
+    return SL_OK;
+}
+
+static sl_err_t parse_offsets(const char *text, const char *key, sl_snap_meta_t *m, char *errstr,
+                              size_t errstr_size) {
+    cJSON *arr = cJSON_Parse(text);
+    sl_err_t err = SL_OK;
+    if (!cJSON_IsArray(arr)) {
+        sl_errstr_set(errstr, errstr_size, "metadata %s: field \"offsets\" is not a JSON array",
+                      key);
+        cJSON_Delete(arr);
+        return SL_ERR_DECODE;
+    }
+    size_t n = (size_t)cJSON_GetArraySize(arr);
+    m->offsets = n ? calloc(n, sizeof *m->offsets) : NULL;
+    if (n && !m->offsets) {
+        cJSON_Delete(arr);
+        sl_errstr_set(errstr, errstr_size, "out of memory reading %s", key);
+        return SL_ERR_NOMEM;
+    }
+    size_t i = 0;
+    const cJSON *o;
+    cJSON_ArrayForEach(o, arr) {
+        const cJSON *t = cJSON_GetObjectItemCaseSensitive(o, "topic");
+        const cJSON *p = cJSON_GetObjectItemCaseSensitive(o, "partition");
+        const cJSON *off = cJSON_GetObjectItemCaseSensitive(o, "offset");
+        if (!cJSON_IsString(t) || strlen(t->valuestring) >= sizeof m->offsets[i].topic ||
+            !cJSON_IsNumber(p) || p->valuedouble < 0 || p->valuedouble > INT32_MAX ||
+            !cJSON_IsNumber(off) || off->valuedouble < -2 || off->valuedouble > 9.0e15) {
+            sl_errstr_set(errstr, errstr_size,
+                          "metadata %s: offsets[%zu] needs topic (string), partition and offset "
+                          "(numbers in range)",
+                          key, i);
+            err = SL_ERR_DECODE;
+            break;
+        }
+        snprintf(m->offsets[i].topic, sizeof m->offsets[i].topic, "%s", t->valuestring);
+        m->offsets[i].partition = (int32_t)p->valuedouble;
+        m->offsets[i].offset = (int64_t)off->valuedouble;
+        i++;
+    }
+    m->n_offsets = i;
+    cJSON_Delete(arr);
+    return err;
+}
+
+static sl_err_t parse_meta(const redisReply *rep, const char *key, uint64_t v, sl_snap_meta_t *m,
+                           char *errstr, size_t errstr_size) {
+    uint64_t version = 0, nchunks = 0;
+    sl_err_t err = field_u64(rep, key, "version", &version, errstr, errstr_size);
+    if (err == SL_OK && version != v) {
+        sl_errstr_set(errstr, errstr_size,
+                      "metadata %s: field \"version\" is %" PRIu64 ", expected %" PRIu64, key,
+                      version, v);
+        err = SL_ERR_DECODE;
+    }
+    m->version = v;
+    if (err == SL_OK)
+        err = field_u64(rep, key, "parent", &m->parent, errstr, errstr_size);
+    if (err == SL_OK)
+        err = field_u64(rep, key, "step", &m->step, errstr, errstr_size);
+    if (err == SL_OK)
+        err = field_u64(rep, key, "samples", &m->samples, errstr, errstr_size);
+    if (err == SL_OK)
+        err = field_u64(rep, key, "size", &m->size, errstr, errstr_size);
+    if (err == SL_OK)
+        err = field_u64(rep, key, "nchunks", &nchunks, errstr, errstr_size);
+    if (err == SL_OK && (nchunks == 0 || nchunks > UINT32_MAX)) {
+        sl_errstr_set(errstr, errstr_size, "metadata %s: field \"nchunks\" out of range", key);
+        err = SL_ERR_DECODE;
+    }
+    m->nchunks = (uint32_t)nchunks;
+    const redisReply *c = hash_field(rep, "checksum");
+    if (err == SL_OK) {
+        char hex[17];
+        char *end = NULL;
+        if (!c || c->type != REDIS_REPLY_STRING || c->len != 16) {
+            err = field_missing(key, "checksum", errstr, errstr_size);
+        } else {
+            memcpy(hex, c->str, 16);
+            hex[16] = '\0';
+            m->checksum = strtoull(hex, &end, 16);
+            if (*end != '\0') {
+                sl_errstr_set(errstr, errstr_size,
+                              "metadata %s: field \"checksum\" is not 16 hex digits", key);
+                err = SL_ERR_DECODE;
+            }
+        }
+    }
+    const redisReply *ca = hash_field(rep, "created_at");
+    if (err == SL_OK && (!ca || ca->type != REDIS_REPLY_STRING || ca->len >= sizeof m->created_at))
+        err = field_missing(key, "created_at", errstr, errstr_size);
+    if (err == SL_OK)
+        snprintf(m->created_at, sizeof m->created_at, "%.*s", (int)ca->len, ca->str);
+    if (err == SL_OK)
+        err = field_str(rep, key, "config", &m->config, errstr, errstr_size);
+    if (err == SL_OK)
+        err = field_str(rep, key, "metrics", &m->metrics, errstr, errstr_size);
+    if (err == SL_OK)
+        err = field_str(rep, key, "origin", &m->origin, errstr, errstr_size);
+    char *offsets = NULL;
+    if (err == SL_OK)
+        err = field_str(rep, key, "offsets", &offsets, errstr, errstr_size);
+    if (err == SL_OK)
+        err = parse_offsets(offsets, key, m, errstr, errstr_size);
+    free(offsets);
+    return err;
+}
+
+sl_err_t sl_snapshot_meta(sl_snapshot_t *s, uint64_t v, sl_snap_meta_t *m, char *errstr,
+                          size_t errstr_size) {
+    memset(m, 0, sizeof *m);
+    int yes = 0;
+    sl_err_t err = sl_snapshot_is_indexed(s, v, &yes, errstr, errstr_size);
+    if (err != SL_OK)
+        return err;
+    if (!yes) {
+        sl_errstr_set(errstr, errstr_size,
+                      "model \"%s\" has no version %" PRIu64 " (see `models list`)", s->name, v);
+        return SL_ERR_RANGE;
+    }
+    char key[SL_KEYS_MAX];
+    sl_keys_meta(key, s->name, v);
+    const char *argv[] = {"HGETALL", key};
+    redisReply *rep;
+    err = sl_redis_call(s->redis, SL_REPLY_ARRAY, &rep, errstr, errstr_size, 2, argv, NULL);
+    if (err != SL_OK)
+        return err;
+    if (rep->elements == 0) {
+        sl_errstr_set(errstr, errstr_size, "metadata %s of indexed version %" PRIu64 " is missing",
+                      key, v);
+        err = SL_ERR_DECODE;
+    } else {
+        err = parse_meta(rep, key, v, m, errstr, errstr_size);
+    }
+    sl_redis_reply_free(rep);
+    if (err != SL_OK)
+        sl_snap_meta_clear(m);
+    return err;
+}
+
+sl_err_t sl_snapshot_read_blob(sl_snapshot_t *s, const sl_snap_meta_t *m, uint8_t **blob,
+                               size_t *len, char *errstr, size_t errstr_size) {
+    *blob = NULL;
+    *len = 0;
+    if (m->size > SIZE_MAX / 2) {
+        sl_errstr_set(errstr, errstr_size, "version %" PRIu64 ": recorded size %" PRIu64
+                      " is too large", m->version, m->size);
+        return SL_ERR_DECODE;
+    }
+    uint8_t *buf = malloc(m->size ? m->size : 1);
+    if (!buf) {
+        sl_errstr_set(errstr, errstr_size, "out of memory reading version %" PRIu64 " (%" PRIu64
+                      " bytes)", m->version, m->size);
+        return SL_ERR_NOMEM;
+    }
+    size_t got = 0;
+    sl_err_t err = SL_OK;
+    char key[SL_KEYS_MAX];
+    for (uint32_t i = 0; i < m->nchunks && err == SL_OK; i++) {
+        sl_keys_chunk(key, s->name, m->version, i);
+        const char *argv[] = {"GET", key};
+        redisReply *rep;
+        err = sl_redis_call(s->redis, SL_REPLY_STR_OR_NIL, &rep, errstr, errstr_size, 2, argv,
+                            NULL);
+        if (err != SL_OK)
+            break;
+        if (rep->type == REDIS_REPLY_NIL) {
+            sl_errstr_set(errstr, errstr_size, "version %" PRIu64 ": chunk %s is missing",
+                          m->version, key);
+            err = SL_ERR_TRUNCATED;
+        } else if (rep->len > m->size - got) {
+            sl_errstr_set(errstr, errstr_size,
+                          "version %" PRIu64 ": chunk %s makes the blob longer than the recorded "
+                          "%" PRIu64 " bytes",
+                          m->version, key, m->size);
+            err = SL_ERR_CHECKSUM;
+        } else {
+            memcpy(buf + got, rep->str, rep->len);
+            got += rep->len;
+        }
+        sl_redis_reply_free(rep);
+    }
+    if (err == SL_OK && got != m->size) {
+        sl_errstr_set(errstr, errstr_size,
+                      "version %" PRIu64 ": blob truncated: %zu of %" PRIu64 " bytes in %" PRIu32
+                      " chunks under %s",
+                      m->version, got, m->size, m->nchunks, key);
+        err = SL_ERR_TRUNCATED;
+    }
+    if (err == SL_OK && (uint64_t)XXH64(buf, got, 0) != m->checksum) {
+        sl_errstr_set(errstr, errstr_size,
+                      "version %" PRIu64 ": checksum mismatch: chunks under {sl:%s}:v:%" PRIu64
+                      " hash to %016" PRIx64 ", metadata says %016" PRIx64,
+                      m->version, s->name, m->version, (uint64_t)XXH64(buf, got, 0), m->checksum);
+        err = SL_ERR_CHECKSUM;
+    }
+    if (err != SL_OK) {
+        free(buf);
+        return err;
+    }
+    *blob = buf;
+    *len = got;
+    return SL_OK;
+}
+
+static cJSON *view_json(sl_metrics_view_t v) {
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return NULL;
+    cJSON_AddNumberToObject(o, "count", (double)v.count);
+    const char *names[] = {"loss", "accuracy", "mae", "rmse"};
+    double vals[] = {v.loss, v.accuracy, v.mae, v.rmse};
+    for (size_t i = 0; i < 4; i++) {
+        if (isfinite(vals[i]))
+            cJSON_AddNumberToObject(o, names[i], vals[i]);
+        else
+            cJSON_AddNullToObject(o, names[i]);
+    }
+    return o;
+}
+
+static char *config_json(sl_learner_t *l) {
+    const sl_model_config_t *mc = sl_model_config(sl_learner_model(l));
+    const sl_optim_config_t *oc = sl_learner_optim_config(l);
+    cJSON *o = cJSON_CreateObject(), *opt = cJSON_CreateObject(), *hidden = cJSON_CreateArray();
+    if (!o || !opt || !hidden) {
+        cJSON_Delete(o);
+        cJSON_Delete(opt);
+        cJSON_Delete(hidden);
+        return NULL;
+    }
+    cJSON_AddStringToObject(o, "model", sl_model_head_name(mc->head));
+    cJSON_AddNumberToObject(o, "dim", mc->dim);
+    if (mc->head == SL_HEAD_SOFTMAX)
+        cJSON_AddNumberToObject(o, "classes", mc->classes);
+    for (uint32_t i = 0; i < mc->n_hidden; i++)
+        cJSON_AddItemToArray(hidden, cJSON_CreateNumber(mc->hidden[i]));
+    cJSON_AddItemToObject(o, "hidden", hidden);
+    cJSON_AddStringToObject(o, "activation", sl_model_act_name(mc->activation));
+    cJSON_AddStringToObject(opt, "name", sl_optim_kind_name(oc->kind));
+    const char *names[] = {"lr",    "momentum",     "beta1",      "beta2",     "alpha", "eps",
+                           "weight_decay", "ftrl_alpha", "ftrl_beta", "l1",    "l2", "clip_norm"};
+    double vals[] = {oc->lr,  oc->momentum,     oc->beta1,      oc->beta2,     oc->alpha,
+                     oc->eps, oc->weight_decay, oc->ftrl_alpha, oc->ftrl_beta, oc->l1,
+                     oc->l2,  oc->clip_norm};
+    for (size_t i = 0; i < sizeof vals / sizeof vals[0]; i++)
+        if (isfinite(vals[i]))
+            cJSON_AddNumberToObject(opt, names[i], vals[i]);
+    cJSON_AddBoolToObject(opt, "nesterov", oc->nesterov);
+    cJSON_AddItemToObject(o, "optimizer", opt);
+    char *text = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return text;
+}
+
+sl_err_t sl_snapshot_describe(sl_learner_t *l, char **config, char **metrics, uint64_t *step,
+                              uint64_t *samples) {
+    *config = config_json(l);
+    cJSON *m = cJSON_CreateObject();
+    if (m) {
+        const sl_metrics_t *mt = sl_learner_metrics(l);
+        cJSON_AddItemToObject(m, "total", view_json(sl_metrics_total(mt)));
+        cJSON_AddItemToObject(m, "window", view_json(sl_metrics_window(mt)));
+    }
+    *metrics = m ? cJSON_PrintUnformatted(m) : NULL;
+    cJSON_Delete(m);
+    if (!*config || !*metrics) {
+        free(*config);
+        free(*metrics);
+        *config = *metrics = NULL;
+        return SL_ERR_NOMEM;
+    }
+    sl_learner_counters_t c = sl_learner_counters(l);
+    *step = c.step;
+    *samples = c.samples;
+    return SL_OK;
+}
