@@ -1,6 +1,7 @@
 /* gen.c - `streamlearn gen`: seeded synthetic sample streams (hyperplane,
  * Gaussian blobs, sparse named features) with concept drift, to a file or a topic. */
 #include <errno.h>
+#include <librdkafka/rdkafka.h>
 #include <math.h>
 #include <msgpack.h>
 #include <stdio.h>
@@ -13,6 +14,7 @@
 #include "cli/options.h"
 #include "common/log.h"
 #include "common/rng.h"
+#include "consumer/kconf.h"
 
 static const char usage[] =
     "usage: streamlearn gen [--model M --dim N --classes K] [--stream KIND] [--samples N]\n"
@@ -281,11 +283,107 @@ static uint64_t now_ns(void) {
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* Where gen's messages go: a file, or a topic through an idempotent producer. */
+typedef struct sink {
+    FILE *file;
+    const char *path;
+    rd_kafka_t *rk;
+    rd_kafka_topic_t *rkt;
+    uint64_t failed; /* delivery failures reported by librdkafka */
+} sink_t;
+
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
+    (void)rk;
+    sink_t *s = opaque;
+    if (m->err) {
+        if (s->failed++ == 0)
+            sl_log(SL_LOG_ERROR, "gen: message not delivered",
+                   SL_STR("error", rd_kafka_err2str(m->err)));
+    }
+}
+
+static int sink_open_topic(sink_t *s, const sl_opts_t *o, const char *topic, char *errstr,
+                           size_t errstr_size) {
+    const char *brokers = NULL;
+    if (sl_opts_str(o, "brokers", &brokers) != SL_OK) {
+        sl_errstr_set(errstr, errstr_size, "--topic: needs --brokers");
+        return 2;
+    }
+    size_t n = sl_opts_nkafka(o);
+    sl_kconf_prop_t props[n ? n : 1];
+    for (size_t i = 0; i < n; i++)
+        sl_opts_kafka(o, i, &props[i].name, &props[i].value);
+    sl_kconf_spec_t spec = {.brokers = brokers, .props = props, .nprops = n};
+    rd_kafka_conf_t *conf = sl_kconf_build(&spec, SL_KCONF_PRODUCER, errstr, errstr_size);
+    if (!conf)
+        return 2;
+    rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+    rd_kafka_conf_set_opaque(conf, s);
+    s->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, errstr_size);
+    if (!s->rk) {
+        rd_kafka_conf_destroy(conf);
+        return 1;
+    }
+    s->rkt = rd_kafka_topic_new(s->rk, topic, NULL);
+    return s->rkt ? 0 : 1;
+}
+
+/* Sends one message; a full producer queue is waited out, never dropped. */
+static int sink_write(sink_t *s, const uint8_t *msg, size_t len, uint64_t key) {
+    if (s->file) {
+        if (fwrite(msg, 1, len, s->file) != len) {
+            sl_log(SL_LOG_ERROR, "gen: cannot write", SL_STR("path", s->path),
+                   SL_STR("error", strerror(errno)));
+            return -1;
+        }
+        return 0;
+    }
+    char k[24];
+    int klen = snprintf(k, sizeof k, "%llu", (unsigned long long)key);
+    for (;;) {
+        if (rd_kafka_produce(s->rkt, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY, (void *)msg, len,
+                             k, (size_t)klen, NULL) == 0)
+            break;
+        rd_kafka_resp_err_t err = rd_kafka_last_error();
+        if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+            sl_log(SL_LOG_ERROR, "gen: cannot produce", SL_STR("error", rd_kafka_err2str(err)));
+            return -1;
+        }
+        rd_kafka_poll(s->rk, 50);
+    }
+    rd_kafka_poll(s->rk, 0);
+    return 0;
+}
+
+/* Flushes and closes; returns 0 when everything was written or delivered. */
+static int sink_close(sink_t *s) {
+    int rc = 0;
+    if (s->file && s->file != stdout) {
+        if (fclose(s->file) != 0)
+            rc = -1;
+    } else if (s->file && fflush(s->file) != 0) {
+        rc = -1;
+    }
+    if (s->rk) {
+        if (rd_kafka_flush(s->rk, 30000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            sl_log(SL_LOG_ERROR, "gen: messages still undelivered after 30 s",
+                   SL_I64("in_queue", rd_kafka_outq_len(s->rk)));
+            rc = -1;
+        }
+        if (s->failed)
+            rc = -1;
+        if (s->rkt)
+            rd_kafka_topic_destroy(s->rkt);
+        rd_kafka_destroy(s->rk);
+    }
+    return rc;
+}
+
 int sl_cmd_gen(int argc, char **argv) {
     char errstr[512];
     int help = 0, code = 2;
     sl_gen_t *g = NULL;
-    FILE *out = NULL;
+    sink_t sink = {0};
     sl_opts_t *o = sl_opts_parse(SL_CMD_GEN, argc, argv, &help, errstr, sizeof errstr);
     if (!o) {
         fprintf(stderr, "streamlearn gen: %s\n", errstr);
@@ -297,45 +395,56 @@ int sl_cmd_gen(int argc, char **argv) {
         return 0;
     }
     sl_gen_config_t c;
-    const char *path = NULL;
+    const char *topic = NULL;
     if (sl_gen_config_load(o, &c, errstr, sizeof errstr) != SL_OK ||
         !(g = sl_gen_new(&c, errstr, sizeof errstr))) {
         fprintf(stderr, "streamlearn gen: %s\n", errstr);
         goto done;
     }
-    if (sl_opts_str(o, "output", &path) != SL_OK) {
-        fprintf(stderr, "streamlearn gen: --output FILE is required (topics: not yet)\n");
+    int has_file = sl_opts_str(o, "output", &sink.path) == SL_OK;
+    int has_topic = sl_opts_str(o, "topic", &topic) == SL_OK;
+    if (has_file == has_topic) {
+        fprintf(stderr, "streamlearn gen: give exactly one of --output FILE or --topic T\n");
         goto done;
     }
-    code = 1;
-    out = strcmp(path, "-") == 0 ? stdout : fopen(path, "wb");
-    if (!out) {
-        fprintf(stderr, "streamlearn gen: --output %s: %s\n", path, strerror(errno));
-        goto done;
-    }
-    uint64_t t0 = now_ns();
-    const uint8_t *msg;
-    size_t len, n;
-    while ((n = sl_gen_message(g, &msg, &len)) > 0) {
-        if (fwrite(msg, 1, len, out) != len) {
-            fprintf(stderr, "streamlearn gen: --output %s: %s\n", path, strerror(errno));
+    if (has_topic) {
+        int rc = sink_open_topic(&sink, o, topic, errstr, sizeof errstr);
+        if (rc != 0) {
+            fprintf(stderr, "streamlearn gen: %s\n", errstr);
+            code = rc;
             goto done;
         }
+    } else {
+        sink.file = strcmp(sink.path, "-") == 0 ? stdout : fopen(sink.path, "wb");
+        if (!sink.file) {
+            fprintf(stderr, "streamlearn gen: --output %s: %s\n", sink.path, strerror(errno));
+            code = 1;
+            goto done;
+        }
+    }
+    code = 1;
+    uint64_t t0 = now_ns(), messages = 0;
+    const uint8_t *msg;
+    size_t len;
+    while (sl_gen_message(g, &msg, &len) > 0) {
+        if (sink_write(&sink, msg, len, messages++) != 0)
+            goto done;
         if (c.rate > 0)
             sleep_until(t0 + (uint64_t)((double)sl_gen_produced(g) / c.rate * 1e9));
     }
-    if (fflush(out) != 0) {
-        fprintf(stderr, "streamlearn gen: --output %s: %s\n", path, strerror(errno));
+    int closed = sink_close(&sink);
+    memset(&sink, 0, sizeof sink);
+    if (closed != 0) {
+        fprintf(stderr, "streamlearn gen: not every message was written or delivered\n");
         goto done;
     }
     double secs = (double)(now_ns() - t0) / 1e9;
     sl_log(SL_LOG_INFO, "gen finished", SL_U64("samples", sl_gen_produced(g)),
-           SL_DBL("seconds", secs),
+           SL_U64("messages", messages), SL_DBL("seconds", secs),
            SL_DBL("samples_per_s", secs > 0 ? (double)sl_gen_produced(g) / secs : 0));
     code = 0;
 done:
-    if (out && out != stdout)
-        fclose(out);
+    sink_close(&sink);
     sl_gen_destroy(g);
     sl_opts_destroy(o);
     return code;
