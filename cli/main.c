@@ -17,6 +17,7 @@ static const command_t commands[] = {
      "the learning pipeline over a file (backfill, debugging, benchmarks)"},
     {"gen", sl_cmd_gen, "synthetic sample streams with concept drift, to a file or a topic"},
     {"dev-kafka", sl_cmd_dev_kafka, "an embedded Kafka-protocol cluster for development and tests"},
+    {"models", sl_cmd_models, "inspect and steer model versions in Redis"},
     {"help-config", sl_cmd_help_config, "print the configuration reference (Markdown)"},
 };
 

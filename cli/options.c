@@ -83,11 +83,18 @@ const sl_optdef_t sl_optdefs[] = {
     {"snapshot-every-batches", SL_OPT_UINT, R, "100", NULL, "redis", "snapshot after this many batches (0 = off)", 0},
     {"snapshot-every-ms", SL_OPT_UINT, R, "10000", NULL, "redis", "snapshot at least this often (0 = off)", 0},
     {"keep-versions", SL_OPT_UINT, R | M, "20", NULL, "redis", "retention: keep the newest K versions (+ pinned + head)", 0},
+    {"role", SL_OPT_CHOICE, R, "both", "trainer|predictor|both", "operations", "trainer: the one learner (a second is a hot standby); predictor: forward pass only, follows head; both: one process doing both", 0},
+    {"http-port", SL_OPT_UINT, R, "0", NULL, "operations", "serve /healthz, /readyz, /metrics and a status page on this port (0 = off)", 0},
+    {"http-bind", SL_OPT_STR, R, "127.0.0.1", NULL, "operations", "address the HTTP server listens on (0.0.0.0 in a pod)", 0},
     /* models */
     {"json", SL_OPT_BOOL, M, "false", NULL, "models", "machine-readable output", 0},
     {"reason", SL_OPT_STR, M, NULL, NULL, "models", "rollback: reason recorded in the audit log", 0},
     {"rewind", SL_OPT_BOOL, M, "false", NULL, "models", "rollback: also move consumers back to the version's offsets", 0},
     {"out", SL_OPT_STR, M, NULL, NULL, "models", "export: output safetensors file", 0},
+    {"model", SL_OPT_CHOICE, M, NULL, "linear|logistic|softmax", "models", "import with no head: head of a one-output file without streamlearn metadata (default logistic)", 0},
+    {"activation", SL_OPT_CHOICE, M, NULL, "relu|tanh|sigmoid", "models", "import with no head: activation when the file does not say (default relu)", 0},
+    {"optimizer", SL_OPT_CHOICE, M, "adam", "sgd|adam|adamw|adagrad|rmsprop|ftrl", "models", "import with no head: optimizer of the new version", 0},
+    {"lr", SL_OPT_DOUBLE, M, NULL, NULL, "models", "import with no head: learning rate (default: torch's for the optimizer)", 0},
     /* dev-kafka */
     {"brokers", SL_OPT_UINT, D, "1", NULL, "dev-kafka", "number of embedded brokers", 0},
     {"topics", SL_OPT_STR, D, NULL, NULL, "dev-kafka", "topics to create, NAME:PARTITIONS,...", 0},

@@ -12,6 +12,7 @@
 #include "common/log.h"
 #include "consumer/devkafka.h"
 #include "consumer/worker.h"
+#include "store/store.h"
 
 /* Partitions of the topics `--brokers embedded` creates. */
 #define EMBEDDED_INPUT_PARTITIONS 4
@@ -29,6 +30,7 @@ static const char usage[] =
     "at once. --brokers embedded starts an in-process development cluster.";
 
 static sl_worker_t *volatile g_worker;
+static sl_store_t *volatile g_store;
 static atomic_int g_signals;
 
 static void on_signal(int sig) {
@@ -37,6 +39,8 @@ static void on_signal(int sig) {
         _exit(130);
     if (g_worker)
         sl_worker_stop(g_worker);
+    if (g_store)
+        sl_store_cancel(g_store); /* a hot standby stops waiting for the lease */
 }
 
 static void install_signals(void) {
@@ -53,6 +57,8 @@ typedef struct run {
     sl_worker_config_t wc;
     sl_kconf_prop_t *props;
     sl_devkafka_t *dev;
+    sl_store_t *store;
+    sl_worker_hooks_t hooks;
 } run_t;
 
 static int load_uint32(const sl_opts_t *o, const char *name, uint32_t *out, char *errstr,
@@ -123,6 +129,43 @@ static int start_embedded(run_t *r, char *errstr, size_t errstr_size) {
     return 0;
 }
 
+/* --redis: the snapshot store. Waits for the model's lease (hot standby),
+ * then loads head into *learner (NULL when the model has no version yet) and
+ * installs the store's hooks. Returns an exit status, or -1 to go on. */
+static int start_store(const sl_opts_t *o, run_t *r, sl_learner_t **learner, char *errstr,
+                       size_t errstr_size) {
+    sl_store_config_t sc = {.topic = r->wc.input_topic};
+    uint64_t keep = 0, batches = 0, ms = 0;
+    sl_opts_str(o, "redis", &sc.redis_url);
+    sl_opts_str(o, "model-name", &sc.model_name);
+    if (sl_opts_uint(o, "keep-versions", 0, UINT32_MAX, &keep, errstr, errstr_size) ||
+        sl_opts_uint(o, "snapshot-every-batches", 0, UINT32_MAX, &batches, errstr, errstr_size) ||
+        sl_opts_uint(o, "snapshot-every-ms", 0, UINT32_MAX, &ms, errstr, errstr_size))
+        return 2;
+    sc.keep_versions = (uint32_t)keep;
+    sc.every_batches = (uint32_t)batches;
+    sc.every_ms = (uint32_t)ms;
+    r->store = sl_store_new(&sc, errstr, errstr_size);
+    if (!r->store)
+        return 2;
+    g_store = r->store;
+    sl_err_t err = sl_store_acquire(r->store, errstr, errstr_size);
+    if (err == SL_ERR_STATE)
+        return 0; /* stopped by a signal while on standby */
+    if (err == SL_OK)
+        err = sl_store_load(r->store, &r->lc.model, learner, errstr, errstr_size);
+    if (err == SL_ERR_EOF)
+        err = SL_OK; /* no version yet: --init or the seeded initialisation */
+    if (err == SL_ERR_MISMATCH)
+        return 2;
+    if (err == SL_OK)
+        err = sl_store_start(r->store, &r->hooks, errstr, errstr_size);
+    if (err != SL_OK)
+        return 1;
+    r->wc.hooks = &r->hooks;
+    return -1;
+}
+
 int sl_cmd_run(int argc, char **argv) {
     char errstr[512];
     int help = 0, code = 2;
@@ -150,12 +193,17 @@ int sl_cmd_run(int argc, char **argv) {
     if (sl_learnconf_load(o, &r.lc, errstr, sizeof errstr) != SL_OK ||
         load_kafka(o, &r, errstr, sizeof errstr) != 0)
         goto bad;
+    install_signals();
     if (sl_opts_isset(o, "redis")) {
-        /* The snapshot store (issue 4) plugs in here through sl_worker_hooks_t. */
-        snprintf(errstr, sizeof errstr, "--redis: snapshots are not available in this build");
-        goto bad;
+        code = start_store(o, &r, &learner, errstr, sizeof errstr);
+        if (code >= 0) {
+            if (code > 0)
+                fprintf(stderr, "streamlearn run: %s\n", errstr);
+            goto out;
+        }
     }
-    learner = sl_learnconf_create(&r.lc, &code, errstr, sizeof errstr);
+    if (!learner)
+        learner = sl_learnconf_create(&r.lc, &code, errstr, sizeof errstr);
     if (!learner) {
         fprintf(stderr, "streamlearn run: %s\n", errstr);
         goto out;
@@ -172,8 +220,7 @@ int sl_cmd_run(int argc, char **argv) {
     }
     learner = NULL; /* owned by the worker */
     g_worker = w;
-    install_signals();
-    code = sl_worker_run(w);
+    code = atomic_load(&g_signals) ? 0 : sl_worker_run(w);
     g_worker = NULL;
     goto out;
 bad:
@@ -181,6 +228,8 @@ bad:
     code = 2;
 out:
     sl_worker_destroy(w);
+    g_store = NULL;
+    sl_store_destroy(r.store); /* after the worker: its final snapshot is written */
     sl_learner_destroy(learner);
     sl_devkafka_destroy(r.dev);
     free(r.props);

@@ -29,8 +29,11 @@ sl_devkafka_t *sl_devkafka_new(int brokers, char *errstr, size_t errstr_size) {
         goto fail;
     }
     sl_kconf_set_logger(conf);
+    /* log_level 4: the cluster's own handle has no bootstrap.servers, which
+     * librdkafka reports at notice level on start: not worth a line. */
     if (rd_kafka_conf_set(conf, "client.id", "streamlearn-dev-kafka", why, sizeof why) !=
-        RD_KAFKA_CONF_OK) {
+            RD_KAFKA_CONF_OK ||
+        rd_kafka_conf_set(conf, "log_level", "4", why, sizeof why) != RD_KAFKA_CONF_OK) {
         sl_errstr_set(errstr, errstr_size, "dev cluster: %s", why);
         goto fail;
     }

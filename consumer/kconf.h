@@ -31,7 +31,7 @@ typedef struct sl_kconf_spec {
 /* Builds a configuration for `role`:
  *  - defaults: client.id streamlearn; consumer: partition.assignment.strategy
  *    range,roundrobin, auto.offset.reset earliest, queued.max.messages.kbytes
- *    8192, queued.min.messages 10000, fetch.max.bytes 8388608; producer:
+ *    32768, fetch.max.bytes 8388608; producer:
  *    linger.ms 5, queue.buffering.max.kbytes 16384; both log through the
  *    JSON logger (common/log.h);
  *  - then the pass-through properties in order (the user wins over defaults);

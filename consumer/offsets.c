@@ -91,7 +91,7 @@ sl_err_t sl_offsets_track(sl_offsets_t *o, int32_t p, int64_t offset) {
         return SL_ERR_INVAL;
     if (pt->head > 0 && pt->head == pt->len) {
         pt->head = pt->len = 0;
-    } else if (pt->len == pt->cap && pt->head >= pt->cap / 2) {
+    } else if (pt->len == pt->cap && pt->head > 0 && pt->head >= pt->cap / 2) {
         memmove(pt->e, pt->e + pt->head, (pt->len - pt->head) * sizeof *pt->e);
         pt->len -= pt->head;
         pt->head = 0;

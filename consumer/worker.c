@@ -32,6 +32,7 @@ typedef struct pstate {
     int64_t trained;   /* next offset after the last trained message; SL_OFFSET_NONE */
     int64_t durable;   /* from the hooks; SL_OFFSET_NONE */
     int64_t committed; /* last committed by us; SL_OFFSET_NONE */
+    int64_t unsent;    /* a final commit the coordinator refused (mid-rebalance); SL_OFFSET_NONE */
     int64_t consumed;  /* last consumed offset, -1 before any */
 } pstate_t;
 
@@ -71,6 +72,7 @@ struct sl_worker {
     atomic_int stop;
     int fatal;
     int in_batch, paused, tick_due;
+    int ran; /* sl_worker_run was called: the consumer was subscribed and closed */
     uint64_t in_flight;
     uint64_t last_commit_ms, last_stats_ms, last_tick_ms, last_consumer_poll_ms;
     uint64_t stats_samples;
@@ -107,7 +109,11 @@ static pstate_t *pstate(sl_worker_t *w, int32_t p) {
         if (!ps || !t)
             return NULL;
         for (size_t i = w->nps; i < n; i++)
-            ps[i] = (pstate_t){SL_OFFSET_NONE, SL_OFFSET_NONE, SL_OFFSET_NONE, -1};
+            ps[i] = (pstate_t){.trained = SL_OFFSET_NONE,
+                               .durable = SL_OFFSET_NONE,
+                               .committed = SL_OFFSET_NONE,
+                               .unsent = SL_OFFSET_NONE,
+                               .consumed = -1};
         w->nps = n;
     }
     return &w->ps[p];
@@ -484,7 +490,32 @@ static void commit(sl_worker_t *w, int sync) {
         w->st.commits++;
         if (err)
             log_rl(w, &w->err_log, "offset commit failed", rd_kafka_err2str(err), -1, -1);
+        /* A refused final commit is kept and sent again after the next
+         * assignment (librdkafka's mock refuses commits while the group is
+         * joining; Kafka itself accepts them then). */
+        for (int i = 0; sync && i < l->cnt; i++)
+            w->ps[l->elems[i].partition].unsent =
+                err || l->elems[i].err ? l->elems[i].offset : SL_OFFSET_NONE;
     }
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
+/* After a rebalance, sends the final commits the coordinator refused during
+ * it. Partitions assigned to us again start from those offsets. */
+static void resend_unsent(sl_worker_t *w, rd_kafka_topic_partition_list_t *parts,
+                          const int64_t *offs) {
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(4);
+    for (size_t p = 0; p < w->nps; p++) {
+        if (w->ps[p].unsent == SL_OFFSET_NONE)
+            continue;
+        rd_kafka_topic_partition_list_add(l, w->input_topic, (int32_t)p)->offset = w->ps[p].unsent;
+        for (int i = 0; i < parts->cnt; i++)
+            if (parts->elems[i].partition == (int32_t)p && offs[i] == SL_OFFSET_NONE)
+                parts->elems[i].offset = w->ps[p].unsent;
+        w->ps[p].unsent = SL_OFFSET_NONE;
+    }
+    if (l->cnt > 0 && rd_kafka_commit(w->consumer, l, 0))
+        log_rl(w, &w->err_log, "offset commit failed again after the rebalance", "", -1, -1);
     rd_kafka_topic_partition_list_destroy(l);
 }
 
@@ -561,8 +592,8 @@ static void do_revoke(sl_worker_t *w, rd_kafka_topic_partition_list_t *parts) {
 
 static void do_assign(sl_worker_t *w, rd_kafka_topic_partition_list_t *parts) {
     size_t n = (size_t)parts->cnt;
-    int32_t *ids = malloc((n + 1) * sizeof *ids);
-    int64_t *offs = malloc((n + 1) * sizeof *offs);
+    int32_t *ids = calloc(n + 1, sizeof *ids);
+    int64_t *offs = calloc(n + 1, sizeof *offs);
     if (!ids || !offs) {
         set_fatal(w, "out of memory", "assign");
         goto out;
@@ -584,6 +615,8 @@ static void do_assign(sl_worker_t *w, rd_kafka_topic_partition_list_t *parts) {
         goto out;
     for (size_t i = 0; i < n; i++)
         parts->elems[i].offset = offs[i];
+    if (!w->has_hooks)
+        resend_unsent(w, parts, offs);
     rd_kafka_resp_err_t err = rd_kafka_assign(w->consumer, parts);
     if (err) {
         set_fatal(w, "cannot assign partitions", rd_kafka_err2str(err));
@@ -745,6 +778,7 @@ static int poll_once(sl_worker_t *w) {
 }
 
 int sl_worker_run(sl_worker_t *w) {
+    w->ran = 1;
     rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(sub, w->input_topic, RD_KAFKA_PARTITION_UA);
     rd_kafka_resp_err_t err = rd_kafka_subscribe(w->consumer, sub);
@@ -909,8 +943,8 @@ void sl_worker_destroy(sl_worker_t *w) {
         rd_kafka_topic_destroy(w->out_rkt);
     if (w->dlq_rkt)
         rd_kafka_topic_destroy(w->dlq_rkt);
-    if (w->consumer)
-        rd_kafka_destroy(w->consumer);
+    if (w->consumer) /* never subscribed unless run, which closed it */
+        rd_kafka_destroy_flags(w->consumer, w->ran ? 0 : RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
     if (w->producer)
         rd_kafka_destroy(w->producer);
     sl_learner_destroy(w->learner);

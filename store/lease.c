@@ -19,19 +19,17 @@ struct sl_lease {
 };
 
 /* KEYS[1] lease, ARGV[1] token, ARGV[2] ttl ms: extend only our own lease. */
-static const char renew_script[] =
-    "if redis.call('GET', KEYS[1]) == ARGV[1] then\n"
-    "  redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"
-    "  return 1\n"
-    "end\n"
-    "return 0\n";
+static const char renew_script[] = "if redis.call('GET', KEYS[1]) == ARGV[1] then\n"
+                                   "  redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"
+                                   "  return 1\n"
+                                   "end\n"
+                                   "return 0\n";
 
 /* KEYS[1] lease, ARGV[1] token: delete only our own lease. */
-static const char release_script[] =
-    "if redis.call('GET', KEYS[1]) == ARGV[1] then\n"
-    "  return redis.call('DEL', KEYS[1])\n"
-    "end\n"
-    "return 0\n";
+static const char release_script[] = "if redis.call('GET', KEYS[1]) == ARGV[1] then\n"
+                                     "  return redis.call('DEL', KEYS[1])\n"
+                                     "end\n"
+                                     "return 0\n";
 
 static int random_token(char out[33]) {
     unsigned char raw[16];
@@ -75,11 +73,17 @@ sl_lease_t *sl_lease_new(const char *name, uint32_t ttl_ms, char *errstr, size_t
     return l;
 }
 
-void sl_lease_destroy(sl_lease_t *l) { free(l); }
+void sl_lease_destroy(sl_lease_t *l) {
+    free(l);
+}
 
-const char *sl_lease_token(const sl_lease_t *l) { return l->token; }
+const char *sl_lease_token(const sl_lease_t *l) {
+    return l->token;
+}
 
-uint32_t sl_lease_ttl_ms(const sl_lease_t *l) { return l->ttl_ms; }
+uint32_t sl_lease_ttl_ms(const sl_lease_t *l) {
+    return l->ttl_ms;
+}
 
 static sl_err_t run_script(sl_lease_t *l, sl_redis_t *r, const char *script, int with_ttl,
                            long long *result, char *errstr, size_t errstr_size) {
@@ -94,8 +98,7 @@ static sl_err_t run_script(sl_lease_t *l, sl_redis_t *r, const char *script, int
     return SL_OK;
 }
 
-sl_err_t sl_lease_renew(sl_lease_t *l, sl_redis_t *r, int *held, char *errstr,
-                        size_t errstr_size) {
+sl_err_t sl_lease_renew(sl_lease_t *l, sl_redis_t *r, int *held, char *errstr, size_t errstr_size) {
     long long res = 0;
     *held = 0;
     sl_err_t err = run_script(l, r, renew_script, 1, &res, errstr, errstr_size);

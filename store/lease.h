@@ -32,8 +32,7 @@ sl_err_t sl_lease_acquire(sl_lease_t *l, sl_redis_t *r, int *held, char *errstr,
 /* Extends the lease by its TTL only if the key still holds this token (a Lua
  * compare-and-pexpire). *held = 0 when the lease was lost (expired and maybe
  * taken by another worker). Errors as sl_lease_acquire. */
-sl_err_t sl_lease_renew(sl_lease_t *l, sl_redis_t *r, int *held, char *errstr,
-                        size_t errstr_size);
+sl_err_t sl_lease_renew(sl_lease_t *l, sl_redis_t *r, int *held, char *errstr, size_t errstr_size);
 
 /* Deletes the key only if it still holds this token (compare-and-delete), so
  * a standby can take over at once. Errors as sl_lease_acquire. */

@@ -93,15 +93,14 @@ static sl_err_t url_parse_userinfo(const char *p, size_t n, sl_redis_url_t *out,
     return SL_OK;
 }
 
-static sl_err_t url_parse_hostport(const char *p, size_t n, sl_redis_url_t *out,
-                                   const char *shown, char *errstr, size_t errstr_size) {
+static sl_err_t url_parse_hostport(const char *p, size_t n, sl_redis_url_t *out, const char *shown,
+                                   char *errstr, size_t errstr_size) {
     const char *host = p, *port = NULL;
     size_t hlen = n;
     if (n > 0 && p[0] == '[') { /* [ipv6]:port */
         const char *close = memchr(p, ']', n);
         if (!close) {
-            sl_errstr_set(errstr, errstr_size, "redis URL %s: missing ']' after IPv6 host",
-                          shown);
+            sl_errstr_set(errstr, errstr_size, "redis URL %s: missing ']' after IPv6 host", shown);
             return SL_ERR_INVAL;
         }
         host = p + 1;
@@ -290,8 +289,7 @@ sl_err_t sl_redis_connect(sl_redis_t *r, char *errstr, size_t errstr_size) {
     drop_context(r);
     r->ctx = redisConnectWithTimeout(r->url.host, r->url.port, ms_tv(r->opts.connect_timeout_ms));
     if (!r->ctx)
-        return conn_fail(r, 1, errstr, errstr_size, "redis %s: cannot allocate a context",
-                         r->name);
+        return conn_fail(r, 1, errstr, errstr_size, "redis %s: cannot allocate a context", r->name);
     if (r->ctx->err)
         return conn_fail(r, 1, errstr, errstr_size, "redis %s: cannot connect: %s", r->name,
                          r->ctx->errstr);
@@ -323,13 +321,21 @@ sl_err_t sl_redis_connect(sl_redis_t *r, char *errstr, size_t errstr_size) {
     return SL_OK;
 }
 
-int sl_redis_connected(const sl_redis_t *r) { return r->ctx != NULL; }
+int sl_redis_connected(const sl_redis_t *r) {
+    return r->ctx != NULL;
+}
 
-const char *sl_redis_name(const sl_redis_t *r) { return r->name; }
+const char *sl_redis_name(const sl_redis_t *r) {
+    return r->name;
+}
 
-const char *sl_redis_last_error(const sl_redis_t *r) { return r->last_error; }
+const char *sl_redis_last_error(const sl_redis_t *r) {
+    return r->last_error;
+}
 
-uint64_t sl_redis_failures(const sl_redis_t *r) { return r->failures; }
+uint64_t sl_redis_failures(const sl_redis_t *r) {
+    return r->failures;
+}
 
 void sl_redis_reply_free(redisReply *reply) {
     if (reply)
@@ -342,15 +348,9 @@ void sl_redis_reply_describe(const redisReply *reply, char *out, size_t out_size
         return;
     }
     switch (reply->type) {
-    case REDIS_REPLY_NIL:
-        snprintf(out, out_size, "nil");
-        break;
-    case REDIS_REPLY_INTEGER:
-        snprintf(out, out_size, "an integer (%lld)", reply->integer);
-        break;
-    case REDIS_REPLY_STRING:
-        snprintf(out, out_size, "a string of %zu bytes", reply->len);
-        break;
+    case REDIS_REPLY_NIL: snprintf(out, out_size, "nil"); break;
+    case REDIS_REPLY_INTEGER: snprintf(out, out_size, "an integer (%lld)", reply->integer); break;
+    case REDIS_REPLY_STRING: snprintf(out, out_size, "a string of %zu bytes", reply->len); break;
     case REDIS_REPLY_ARRAY:
         snprintf(out, out_size, "an array of %zu elements", reply->elements);
         break;
@@ -362,26 +362,19 @@ void sl_redis_reply_describe(const redisReply *reply, char *out, size_t out_size
         snprintf(out, out_size, "an error (%.*s)", (int)(reply->len > 200 ? 200 : reply->len),
                  reply->str);
         break;
-    default:
-        snprintf(out, out_size, "a reply of unknown type %d", reply->type);
-        break;
+    default: snprintf(out, out_size, "a reply of unknown type %d", reply->type); break;
     }
 }
 
 static int reply_fits(const redisReply *rep, sl_reply_expect_t expect) {
     switch (expect) {
-    case SL_REPLY_ANY:
-        return 1;
-    case SL_REPLY_STATUS:
-        return rep->type == REDIS_REPLY_STATUS;
-    case SL_REPLY_INT:
-        return rep->type == REDIS_REPLY_INTEGER;
-    case SL_REPLY_STR:
-        return rep->type == REDIS_REPLY_STRING;
+    case SL_REPLY_ANY: return 1;
+    case SL_REPLY_STATUS: return rep->type == REDIS_REPLY_STATUS;
+    case SL_REPLY_INT: return rep->type == REDIS_REPLY_INTEGER;
+    case SL_REPLY_STR: return rep->type == REDIS_REPLY_STRING;
     case SL_REPLY_STR_OR_NIL:
         return rep->type == REDIS_REPLY_STRING || rep->type == REDIS_REPLY_NIL;
-    case SL_REPLY_ARRAY:
-        return rep->type == REDIS_REPLY_ARRAY;
+    case SL_REPLY_ARRAY: return rep->type == REDIS_REPLY_ARRAY;
     case SL_REPLY_INT_OR_NIL:
         return rep->type == REDIS_REPLY_INTEGER || rep->type == REDIS_REPLY_NIL;
     }
@@ -389,18 +382,16 @@ static int reply_fits(const redisReply *rep, sl_reply_expect_t expect) {
 }
 
 static const char *expect_name(sl_reply_expect_t expect) {
-    static const char *names[] = {"any reply",   "a status", "an integer",
-                                  "a string",    "a string or nil", "an array",
-                                  "an integer or nil"};
+    static const char *names[] = {"any reply",       "a status", "an integer",       "a string",
+                                  "a string or nil", "an array", "an integer or nil"};
     return names[expect];
 }
 
 /* "EVAL" names itself by its first key (argv[3]); others by argv[1]. */
 static void command_label(int argc, const char **argv, const size_t *argvlen, char *out,
                           size_t out_size) {
-    int key = (argc > 3 && (!strcasecmp(argv[0], "EVAL") || !strcasecmp(argv[0], "EVALSHA")))
-                  ? 3
-                  : 1;
+    int key =
+        (argc > 3 && (!strcasecmp(argv[0], "EVAL") || !strcasecmp(argv[0], "EVALSHA"))) ? 3 : 1;
     if (argc > key) {
         size_t klen = argvlen ? argvlen[key] : strlen(argv[key]);
         snprintf(out, out_size, "%s %.*s", argv[0], (int)(klen > 300 ? 300 : klen), argv[key]);
@@ -409,9 +400,8 @@ static void command_label(int argc, const char **argv, const size_t *argvlen, ch
     }
 }
 
-sl_err_t sl_redis_call(sl_redis_t *r, sl_reply_expect_t expect, redisReply **reply,
-                       char *errstr, size_t errstr_size, int argc, const char **argv,
-                       const size_t *argvlen) {
+sl_err_t sl_redis_call(sl_redis_t *r, sl_reply_expect_t expect, redisReply **reply, char *errstr,
+                       size_t errstr_size, int argc, const char **argv, const size_t *argvlen) {
     *reply = NULL;
     char label[400];
     command_label(argc, argv, argvlen, label, sizeof label);
@@ -442,8 +432,8 @@ sl_err_t sl_redis_call(sl_redis_t *r, sl_reply_expect_t expect, redisReply **rep
             sl_errstr_set(errstr, errstr_size, "redis %s: %s: %.*s", r->name, label,
                           (int)(rep->len > 300 ? 300 : rep->len), rep->str);
         else
-            sl_errstr_set(errstr, errstr_size, "redis %s: %s: expected %s, got %s", r->name,
-                          label, expect_name(expect), desc);
+            sl_errstr_set(errstr, errstr_size, "redis %s: %s: expected %s, got %s", r->name, label,
+                          expect_name(expect), desc);
         freeReplyObject(rep);
         return SL_ERR_REDIS;
     }
@@ -451,8 +441,8 @@ sl_err_t sl_redis_call(sl_redis_t *r, sl_reply_expect_t expect, redisReply **rep
     return SL_OK;
 }
 
-sl_err_t sl_redis_reply_u64(const redisReply *reply, const char *what, uint64_t *out,
-                            char *errstr, size_t errstr_size) {
+sl_err_t sl_redis_reply_u64(const redisReply *reply, const char *what, uint64_t *out, char *errstr,
+                            size_t errstr_size) {
     if (reply && reply->type == REDIS_REPLY_INTEGER && reply->integer >= 0) {
         *out = (uint64_t)reply->integer;
         return SL_OK;

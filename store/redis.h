@@ -27,8 +27,7 @@ typedef struct sl_redis_url {
  * port that is not 1..65535, a db that is not a number 0..65535, anything
  * after the db, a bad %XX escape, a part too long for the struct. *out is
  * zeroed first. */
-sl_err_t sl_redis_url_parse(const char *url, sl_redis_url_t *out, char *errstr,
-                            size_t errstr_size);
+sl_err_t sl_redis_url_parse(const char *url, sl_redis_url_t *out, char *errstr, size_t errstr_size);
 
 /* Timeouts and backoff; a zeroed field takes the default in brackets. */
 typedef struct sl_redis_opts {
@@ -71,13 +70,13 @@ uint64_t sl_redis_failures(const sl_redis_t *r);
 
 /* What a reply must look like; anything else is an error naming the command. */
 typedef enum sl_reply_expect {
-    SL_REPLY_ANY,         /* any non-error reply */
-    SL_REPLY_STATUS,      /* +OK and friends */
-    SL_REPLY_INT,         /* :n */
-    SL_REPLY_STR,         /* a bulk string, not nil */
-    SL_REPLY_STR_OR_NIL,  /* a bulk string or nil */
-    SL_REPLY_ARRAY,       /* an array, not nil */
-    SL_REPLY_INT_OR_NIL,  /* :n or nil */
+    SL_REPLY_ANY,        /* any non-error reply */
+    SL_REPLY_STATUS,     /* +OK and friends */
+    SL_REPLY_INT,        /* :n */
+    SL_REPLY_STR,        /* a bulk string, not nil */
+    SL_REPLY_STR_OR_NIL, /* a bulk string or nil */
+    SL_REPLY_ARRAY,      /* an array, not nil */
+    SL_REPLY_INT_OR_NIL, /* :n or nil */
 } sl_reply_expect_t;
 
 /* Sends argv[0..argc) (argvlen may be NULL: strlen of each) and checks the
@@ -91,9 +90,8 @@ typedef enum sl_reply_expect {
  *    reply of another type than expected ("expected an integer, got a
  *    string of 3 bytes").
  *  - SL_ERR_NOMEM. */
-sl_err_t sl_redis_call(sl_redis_t *r, sl_reply_expect_t expect, redisReply **reply,
-                       char *errstr, size_t errstr_size, int argc, const char **argv,
-                       const size_t *argvlen);
+sl_err_t sl_redis_call(sl_redis_t *r, sl_reply_expect_t expect, redisReply **reply, char *errstr,
+                       size_t errstr_size, int argc, const char **argv, const size_t *argvlen);
 
 /* Frees a reply; NULL is a no-op. */
 void sl_redis_reply_free(redisReply *reply);
@@ -105,7 +103,7 @@ void sl_redis_reply_describe(const redisReply *reply, char *out, size_t out_size
 /* Parses a bulk string reply holding a decimal unsigned integer (as Redis
  * stores numbers in strings and hashes). Returns SL_ERR_REDIS with errstr
  * naming `what` (a key or field) when the reply is not such a string. */
-sl_err_t sl_redis_reply_u64(const redisReply *reply, const char *what, uint64_t *out,
-                            char *errstr, size_t errstr_size);
+sl_err_t sl_redis_reply_u64(const redisReply *reply, const char *what, uint64_t *out, char *errstr,
+                            size_t errstr_size);
 
 #endif

@@ -1,5 +1,6 @@
-/* snapshot.c - immutable model versions in Redis: chunked blobs written
- * invisibly, published atomically by one Lua script, read back verified. */
+/* snapshot.c - publishing immutable model versions in Redis: chunked blobs
+ * written invisibly, then made head by one Lua script that checks parent and
+ * lease and applies retention. Reads: snapshot_read.c; verbs: snapshot_ops.c. */
 #include "store/snapshot.h"
 
 #include <inttypes.h>
@@ -31,7 +32,8 @@ static const char publish_script[] =
     "string.sub(head, 1, 40) .. '\", not a version number') end\n"
     "end\n"
     "if cur ~= tonumber(ARGV[2]) then return {0, cur} end\n"
-    "if ARGV[3] ~= '' and redis.call('GET', KEYS[4]) ~= ARGV[3] then return {-1, cur} end\n"
+    "if ARGV[3] ~= '' and redis.call('GET', KEYS[4]) ~= ARGV[3] then return {-1, cur} "
+    "end\n"
     "if redis.call('EXISTS', KEYS[5]) == 0 then\n"
     "  return redis.error_reply('staged metadata ' .. KEYS[5] .. ' is gone (expired?)')\n"
     "end\n"
@@ -62,30 +64,17 @@ static const char publish_script[] =
     "end\n"
     "return {1, tonumber(ARGV[1]), dropped}\n";
 
-/* KEYS: 1 head, 2 versions, 3 audit (list), 4 rollback counter. ARGV: 1
- * version, 2 time (RFC 3339), 3 reason, 4 rewind ('1'/'0'), 5 only-if-head
- * ('' = unconditional). Returns {from, counter}, or {-1, head} when
- * only-if-head no longer holds. */
-static const char rollback_script[] =
-    "if not redis.call('ZSCORE', KEYS[2], ARGV[1]) then\n"
-    "  return redis.error_reply('version ' .. ARGV[1] .. ' is not in ' .. KEYS[2])\n"
-    "end\n"
-    "local head = redis.call('GET', KEYS[1])\n"
-    "local from = 0\n"
-    "if head then from = tonumber(head) or 0 end\n"
-    "if ARGV[5] ~= '' and from ~= tonumber(ARGV[5]) then return {-1, from} end\n"
-    "redis.call('SET', KEYS[1], ARGV[1])\n"
-    "local entry = cjson.encode({time = ARGV[2], from = from, to = tonumber(ARGV[1]),\n"
-    "  reason = ARGV[3], rewind = (ARGV[4] == '1')})\n"
-    "redis.call('LPUSH', KEYS[3], entry)\n"
-    "redis.call('LTRIM', KEYS[3], 0, 999)\n"
-    "local c = redis.call('INCR', KEYS[4])\n"
-    "return {from, c}\n";
-
-/* KEYS: 1 versions, 2 pinned. ARGV: 1 version. Pins only indexed versions. */
-static const char pin_script[] = "if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end\n"
-                                 "redis.call('SADD', KEYS[2], ARGV[1])\n"
-                                 "return 1\n";
+/* KEYS: 1 counter. ARGV: 1 floor. The next version number: one above both
+ * the counter and the floor, so numbers keep growing even if the counter was
+ * lost while a writer still knows a higher version. */
+static const char alloc_script[] =
+    "local c = tonumber(redis.call('GET', KEYS[1]) or '0')\n"
+    "if not c then return redis.error_reply('counter ' .. KEYS[1] .. ' is not a number') end\n"
+    "local f = tonumber(ARGV[1])\n"
+    "if c < f then c = f end\n"
+    "c = c + 1\n"
+    "redis.call('SET', KEYS[1], c)\n"
+    "return c\n";
 
 void sl_snap_meta_clear(sl_snap_meta_t *m) {
     if (!m)
@@ -125,21 +114,25 @@ sl_snapshot_t *sl_snapshot_new(sl_redis_t *r, const char *name, const sl_snapsho
     return s;
 }
 
-void sl_snapshot_destroy(sl_snapshot_t *s) { free(s); }
+void sl_snapshot_destroy(sl_snapshot_t *s) {
+    free(s);
+}
 
-const char *sl_snapshot_name(const sl_snapshot_t *s) { return s->name; }
+const char *sl_snapshot_name(const sl_snapshot_t *s) {
+    return s->name;
+}
 
 /* Runs a command of string arguments expecting `expect`. */
-static sl_err_t call(sl_snapshot_t *s, sl_reply_expect_t expect, redisReply **rep, char *errstr,
-                     size_t errstr_size, int argc, const char **argv) {
+sl_err_t sl_snapshot_call(sl_snapshot_t *s, sl_reply_expect_t expect, redisReply **rep,
+                          char *errstr, size_t errstr_size, int argc, const char **argv) {
     return sl_redis_call(s->redis, expect, rep, errstr, errstr_size, argc, argv, NULL);
 }
 
 /* Runs a command whose integer reply is all we need. */
-static sl_err_t call_int(sl_snapshot_t *s, long long *out, char *errstr, size_t errstr_size,
-                         int argc, const char **argv) {
+sl_err_t sl_snapshot_call_int(sl_snapshot_t *s, long long *out, char *errstr, size_t errstr_size,
+                              int argc, const char **argv) {
     redisReply *rep;
-    sl_err_t err = call(s, SL_REPLY_INT, &rep, errstr, errstr_size, argc, argv);
+    sl_err_t err = sl_snapshot_call(s, SL_REPLY_INT, &rep, errstr, errstr_size, argc, argv);
     if (err != SL_OK)
         return err;
     if (out)
@@ -154,11 +147,11 @@ static void delete_version_keys(sl_snapshot_t *s, uint64_t v, uint32_t nchunks) 
     for (uint32_t i = 0; i < nchunks; i++) {
         sl_keys_chunk(key, s->name, v, i);
         const char *argv[] = {"DEL", key};
-        call_int(s, NULL, err, sizeof err, 2, argv);
+        sl_snapshot_call_int(s, NULL, err, sizeof err, 2, argv);
     }
     sl_keys_meta(key, s->name, v);
     const char *argv[] = {"DEL", key};
-    call_int(s, NULL, err, sizeof err, 2, argv);
+    sl_snapshot_call_int(s, NULL, err, sizeof err, 2, argv);
 }
 
 static char *offsets_json(const sl_snap_offset_t *offsets, size_t n) {
@@ -181,8 +174,7 @@ static char *offsets_json(const sl_snap_offset_t *offsets, size_t n) {
 }
 
 static sl_err_t stage_chunks(sl_snapshot_t *s, const sl_snap_write_t *w, uint64_t v,
-                             uint32_t nchunks, const char *ttl, char *errstr,
-                             size_t errstr_size) {
+                             uint32_t nchunks, const char *ttl, char *errstr, size_t errstr_size) {
     char key[SL_KEYS_MAX];
     for (uint32_t i = 0; i < nchunks; i++) {
         size_t off = (size_t)i * s->opts.chunk_bytes;
@@ -191,8 +183,8 @@ static sl_err_t stage_chunks(sl_snapshot_t *s, const sl_snap_write_t *w, uint64_
         const char *argv[] = {"SET", key, (const char *)w->blob + off, "PX", ttl};
         size_t lens[] = {3, strlen(key), n, 2, strlen(ttl)};
         redisReply *rep;
-        sl_err_t err = sl_redis_call(s->redis, SL_REPLY_STATUS, &rep, errstr, errstr_size, 5,
-                                     argv, lens);
+        sl_err_t err =
+            sl_redis_call(s->redis, SL_REPLY_STATUS, &rep, errstr, errstr_size, 5, argv, lens);
         if (err != SL_OK)
             return err;
         sl_redis_reply_free(rep);
@@ -200,8 +192,8 @@ static sl_err_t stage_chunks(sl_snapshot_t *s, const sl_snap_write_t *w, uint64_
     return SL_OK;
 }
 
-static sl_err_t stage_meta(sl_snapshot_t *s, const sl_snap_write_t *w, uint64_t v,
-                           uint32_t nchunks, const char *ttl, char *errstr, size_t errstr_size) {
+static sl_err_t stage_meta(sl_snapshot_t *s, const sl_snap_write_t *w, uint64_t v, uint32_t nchunks,
+                           const char *ttl, char *errstr, size_t errstr_size) {
     char key[SL_KEYS_MAX], version[24], parent[24], step[24], samples[24], size[24], chunks[16],
         chunk_bytes[24], created_ms[24], created_at[40], checksum[20];
     sl_keys_meta(key, s->name, v);
@@ -218,38 +210,37 @@ static sl_err_t stage_meta(sl_snapshot_t *s, const sl_snap_write_t *w, uint64_t 
     snprintf(checksum, sizeof checksum, "%016" PRIx64, (uint64_t)XXH64(w->blob, w->len, 0));
     char *offsets = offsets_json(w->offsets, w->n_offsets);
     if (!offsets) {
-        sl_errstr_set(errstr, errstr_size, "out of memory encoding offsets of version %" PRIu64,
-                      v);
+        sl_errstr_set(errstr, errstr_size, "out of memory encoding offsets of version %" PRIu64, v);
         return SL_ERR_NOMEM;
     }
-    const char *argv[] = {"HSET",     key,
-                          "format",   "1",
-                          "version",  version,
-                          "parent",   parent,
-                          "created_at", created_at,
-                          "created_ms", created_ms,
-                          "step",     step,
-                          "samples",  samples,
-                          "size",     size,
-                          "nchunks",  chunks,
+    const char *argv[] = {"HSET",        key,
+                          "format",      "1",
+                          "version",     version,
+                          "parent",      parent,
+                          "created_at",  created_at,
+                          "created_ms",  created_ms,
+                          "step",        step,
+                          "samples",     samples,
+                          "size",        size,
+                          "nchunks",     chunks,
                           "chunk_bytes", chunk_bytes,
-                          "checksum", checksum,
-                          "config",   w->config ? w->config : "{}",
-                          "metrics",  w->metrics ? w->metrics : "{}",
-                          "origin",   w->origin ? w->origin : "worker",
-                          "offsets",  offsets};
-    sl_err_t err = call_int(s, NULL, errstr, errstr_size, (int)(sizeof argv / sizeof argv[0]),
-                            argv);
+                          "checksum",    checksum,
+                          "config",      w->config ? w->config : "{}",
+                          "metrics",     w->metrics ? w->metrics : "{}",
+                          "origin",      w->origin ? w->origin : "worker",
+                          "offsets",     offsets};
+    sl_err_t err = sl_snapshot_call_int(s, NULL, errstr, errstr_size,
+                                        (int)(sizeof argv / sizeof argv[0]), argv);
     free(offsets);
     if (err != SL_OK)
         return err;
     const char *expire[] = {"PEXPIRE", key, ttl};
-    return call_int(s, NULL, errstr, errstr_size, 3, expire);
+    return sl_snapshot_call_int(s, NULL, errstr, errstr_size, 3, expire);
 }
 
 /* Reads an EVAL reply {a, b[, c]} of integers. */
-static sl_err_t int_array(const redisReply *rep, const char *what, long long *out, size_t n,
-                          char *errstr, size_t errstr_size) {
+sl_err_t sl_snapshot_int_array(const redisReply *rep, const char *what, long long *out, size_t n,
+                               char *errstr, size_t errstr_size) {
     if (rep->elements < n) {
         sl_errstr_set(errstr, errstr_size, "%s: expected %zu integers, got %zu elements", what, n,
                       rep->elements);
@@ -259,8 +250,8 @@ static sl_err_t int_array(const redisReply *rep, const char *what, long long *ou
         if (rep->element[i]->type != REDIS_REPLY_INTEGER) {
             char desc[200];
             sl_redis_reply_describe(rep->element[i], desc, sizeof desc);
-            sl_errstr_set(errstr, errstr_size, "%s: element %zu: expected an integer, got %s",
-                          what, i, desc);
+            sl_errstr_set(errstr, errstr_size, "%s: element %zu: expected an integer, got %s", what,
+                          i, desc);
             return SL_ERR_REDIS;
         }
         out[i] = rep->element[i]->integer;
@@ -269,25 +260,35 @@ static sl_err_t int_array(const redisReply *rep, const char *what, long long *ou
 }
 
 static sl_err_t run_publish(sl_snapshot_t *s, const sl_snap_write_t *w, uint64_t v,
-                            uint32_t nchunks, long long res[3], char *errstr,
-                            size_t errstr_size) {
+                            uint32_t nchunks, long long res[3], char *errstr, size_t errstr_size) {
     char meta[SL_KEYS_MAX], version[24], parent[24], keep[16], chunks[16];
     sl_keys_meta(meta, s->name, v);
     snprintf(version, sizeof version, "%" PRIu64, v);
     snprintf(parent, sizeof parent, "%" PRIu64, w->parent);
     snprintf(keep, sizeof keep, "%" PRIu32, s->opts.keep_versions);
     snprintf(chunks, sizeof chunks, "%" PRIu32, nchunks);
-    const char *argv[] = {"EVAL",     publish_script, "5",     s->k_head,
-                          s->k_versions, s->k_pinned, s->k_lease, meta,
-                          version,    parent,         w->lease_token ? w->lease_token : "",
-                          keep,       chunks,         s->k_prefix};
+    const char *argv[] = {"EVAL",
+                          publish_script,
+                          "5",
+                          s->k_head,
+                          s->k_versions,
+                          s->k_pinned,
+                          s->k_lease,
+                          meta,
+                          version,
+                          parent,
+                          w->lease_token ? w->lease_token : "",
+                          keep,
+                          chunks,
+                          s->k_prefix};
     redisReply *rep;
-    sl_err_t err = call(s, SL_REPLY_ARRAY, &rep, errstr, errstr_size,
-                        (int)(sizeof argv / sizeof argv[0]), argv);
+    sl_err_t err = sl_snapshot_call(s, SL_REPLY_ARRAY, &rep, errstr, errstr_size,
+                                    (int)(sizeof argv / sizeof argv[0]), argv);
     if (err != SL_OK)
         return err;
     res[2] = 0;
-    err = int_array(rep, "publish script", res, rep->elements >= 3 ? 3 : 2, errstr, errstr_size);
+    err = sl_snapshot_int_array(rep, "publish script", res, rep->elements >= 3 ? 3 : 2, errstr,
+                                errstr_size);
     sl_redis_reply_free(rep);
     return err;
 }
@@ -304,8 +305,11 @@ sl_err_t sl_snapshot_publish(sl_snapshot_t *s, const sl_snap_write_t *w,
     }
     uint32_t nchunks = (uint32_t)nchunks64;
     long long v;
-    const char *incr[] = {"INCR", s->k_counter};
-    sl_err_t err = call_int(s, &v, errstr, errstr_size, 2, incr);
+    char floor[24];
+    snprintf(floor, sizeof floor, "%" PRIu64,
+             w->parent > w->version_floor ? w->parent : w->version_floor);
+    const char *alloc[] = {"EVAL", alloc_script, "1", s->k_counter, floor};
+    sl_err_t err = sl_snapshot_call_int(s, &v, errstr, errstr_size, 5, alloc);
     if (err != SL_OK)
         return err;
     char ttl[16];
@@ -341,7 +345,7 @@ sl_err_t sl_snapshot_head(sl_snapshot_t *s, uint64_t *head, char *errstr, size_t
     const char *argv[] = {"GET", s->k_head};
     redisReply *rep;
     *head = 0;
-    sl_err_t err = call(s, SL_REPLY_STR_OR_NIL, &rep, errstr, errstr_size, 2, argv);
+    sl_err_t err = sl_snapshot_call(s, SL_REPLY_STR_OR_NIL, &rep, errstr, errstr_size, 2, argv);
     if (err != SL_OK)
         return err;
     if (rep->type == REDIS_REPLY_STRING)
@@ -355,12 +359,12 @@ sl_err_t sl_snapshot_poll(sl_snapshot_t *s, uint64_t *head, uint64_t *rollbacks,
     const char *argv[] = {"MGET", s->k_head, s->k_rollbacks};
     redisReply *rep;
     *head = *rollbacks = 0;
-    sl_err_t err = call(s, SL_REPLY_ARRAY, &rep, errstr, errstr_size, 3, argv);
+    sl_err_t err = sl_snapshot_call(s, SL_REPLY_ARRAY, &rep, errstr, errstr_size, 3, argv);
     if (err != SL_OK)
         return err;
     if (rep->elements != 2) {
-        sl_errstr_set(errstr, errstr_size, "redis MGET %s: expected 2 elements, got %zu",
-                      s->k_head, rep->elements);
+        sl_errstr_set(errstr, errstr_size, "redis MGET %s: expected 2 elements, got %zu", s->k_head,
+                      rep->elements);
         err = SL_ERR_REDIS;
     }
     if (err == SL_OK && rep->element[0]->type != REDIS_REPLY_NIL)
@@ -369,293 +373,4 @@ sl_err_t sl_snapshot_poll(sl_snapshot_t *s, uint64_t *head, uint64_t *rollbacks,
         err = sl_redis_reply_u64(rep->element[1], s->k_rollbacks, rollbacks, errstr, errstr_size);
     sl_redis_reply_free(rep);
     return err;
-}
-
-/* Reads a set or zset reply of version numbers. */
-static sl_err_t version_array(const redisReply *rep, const char *key, uint64_t **out, size_t *n,
-                              char *errstr, size_t errstr_size) {
-    *out = NULL;
-    *n = 0;
-    if (rep->elements == 0)
-        return SL_OK;
-    uint64_t *v = malloc(rep->elements * sizeof *v);
-    if (!v) {
-        sl_errstr_set(errstr, errstr_size, "out of memory reading %s", key);
-        return SL_ERR_NOMEM;
-    }
-    for (size_t i = 0; i < rep->elements; i++) {
-        sl_err_t err = sl_redis_reply_u64(rep->element[i], key, &v[i], errstr, errstr_size);
-        if (err != SL_OK) {
-            free(v);
-            return err;
-        }
-    }
-    *out = v;
-    *n = rep->elements;
-    return SL_OK;
-}
-
-sl_err_t sl_snapshot_list(sl_snapshot_t *s, uint64_t **versions, size_t *n, char *errstr,
-                          size_t errstr_size) {
-    const char *argv[] = {"ZREVRANGE", s->k_versions, "0", "-1"};
-    redisReply *rep;
-    *versions = NULL;
-    *n = 0;
-    sl_err_t err = call(s, SL_REPLY_ARRAY, &rep, errstr, errstr_size, 4, argv);
-    if (err != SL_OK)
-        return err;
-    err = version_array(rep, s->k_versions, versions, n, errstr, errstr_size);
-    sl_redis_reply_free(rep);
-    return err;
-}
-
-sl_err_t sl_snapshot_pinned(sl_snapshot_t *s, uint64_t **versions, size_t *n, char *errstr,
-                            size_t errstr_size) {
-    const char *argv[] = {"SMEMBERS", s->k_pinned};
-    redisReply *rep;
-    *versions = NULL;
-    *n = 0;
-    sl_err_t err = call(s, SL_REPLY_ARRAY, &rep, errstr, errstr_size, 2, argv);
-    if (err != SL_OK)
-        return err;
-    err = version_array(rep, s->k_pinned, versions, n, errstr, errstr_size);
-    sl_redis_reply_free(rep);
-    return err;
-}
-
-static sl_err_t not_indexed(sl_snapshot_t *s, uint64_t v, char *errstr, size_t errstr_size) {
-    sl_errstr_set(errstr, errstr_size, "model \"%s\" has no version %" PRIu64 " (see `models list`)",
-                  s->name, v);
-    return SL_ERR_RANGE;
-}
-
-sl_err_t sl_snapshot_is_indexed(sl_snapshot_t *s, uint64_t v, int *yes, char *errstr,
-                           size_t errstr_size) {
-    char version[24];
-    snprintf(version, sizeof version, "%" PRIu64, v);
-    const char *argv[] = {"ZSCORE", s->k_versions, version};
-    redisReply *rep;
-    sl_err_t err = call(s, SL_REPLY_STR_OR_NIL, &rep, errstr, errstr_size, 3, argv);
-    if (err != SL_OK)
-        return err;
-    *yes = rep->type == REDIS_REPLY_STRING;
-    sl_redis_reply_free(rep);
-    return SL_OK;
-}
-
-sl_err_t sl_snapshot_pin(sl_snapshot_t *s, uint64_t v, int on, char *errstr, size_t errstr_size) {
-    char version[24];
-    snprintf(version, sizeof version, "%" PRIu64, v);
-    long long res;
-    if (!on) {
-        const char *argv[] = {"SREM", s->k_pinned, version};
-        return call_int(s, NULL, errstr, errstr_size, 3, argv);
-    }
-    const char *argv[] = {"EVAL", pin_script, "2", s->k_versions, s->k_pinned, version};
-    sl_err_t err = call_int(s, &res, errstr, errstr_size, 6, argv);
-    if (err == SL_OK && res != 1)
-        return not_indexed(s, v, errstr, errstr_size);
-    return err;
-}
-
-sl_err_t sl_snapshot_rollback(sl_snapshot_t *s, uint64_t v, const char *reason, int rewind,
-                              uint64_t *from, char *errstr, size_t errstr_size) {
-    int yes = 0;
-    sl_err_t err = sl_snapshot_is_indexed(s, v, &yes, errstr, errstr_size);
-    if (err != SL_OK)
-        return err;
-    if (!yes)
-        return not_indexed(s, v, errstr, errstr_size);
-    char version[24], now[40];
-    snprintf(version, sizeof version, "%" PRIu64, v);
-    sl_format_rfc3339(sl_wall_ms(), now, sizeof now);
-    const char *argv[] = {"EVAL",          rollback_script, "4",   s->k_head,
-                          s->k_versions,   s->k_audit,      s->k_rollbacks,
-                          version,         now,             reason ? reason : "",
-                          rewind ? "1" : "0", ""};
-    redisReply *rep;
-    err = call(s, SL_REPLY_ARRAY, &rep, errstr, errstr_size, (int)(sizeof argv / sizeof argv[0]),
-               argv);
-    if (err != SL_OK)
-        return err;
-    long long res[2];
-    err = int_array(rep, "rollback script", res, 2, errstr, errstr_size);
-    sl_redis_reply_free(rep);
-    if (err == SL_OK && from)
-        *from = res[0] > 0 ? (uint64_t)res[0] : 0;
-    return err;
-}
-
-/* Moves head from `bad` to `good` after a fallback, only if head is still
- * `bad`, with an audit entry; a failure here is logged, not fatal. */
-static void repair_head(sl_snapshot_t *s, uint64_t bad, uint64_t good, const char *why) {
-    char version[24], only[24], now[40], reason[600], err[512];
-    snprintf(version, sizeof version, "%" PRIu64, good);
-    snprintf(only, sizeof only, "%" PRIu64, bad);
-    snprintf(reason, sizeof reason, "automatic: version %" PRIu64 " unusable: %s", bad, why);
-    sl_format_rfc3339(sl_wall_ms(), now, sizeof now);
-    const char *argv[] = {"EVAL", rollback_script, "4", s->k_head, s->k_versions, s->k_audit,
-                          s->k_rollbacks, version, now, reason, "0", only};
-    redisReply *rep;
-    if (call(s, SL_REPLY_ARRAY, &rep, err, sizeof err, (int)(sizeof argv / sizeof argv[0]),
-             argv) != SL_OK) {
-        sl_log(SL_LOG_ERROR, "cannot move head past an unusable version",
-               SL_STR("model", s->name), SL_U64("bad", bad), SL_U64("good", good),
-               SL_STR("error", err));
-        return;
-    }
-    sl_redis_reply_free(rep);
-    sl_log(SL_LOG_WARN, "head moved past an unusable version", SL_STR("model", s->name),
-           SL_U64("from", bad), SL_U64("to", good));
-}
-
-sl_err_t sl_snapshot_audit(sl_snapshot_t *s, size_t max, char ***entries, size_t *n,
-                           char *errstr, size_t errstr_size) {
-    char stop[24];
-    snprintf(stop, sizeof stop, "%zu", max ? max - 1 : 0);
-    const char *argv[] = {"LRANGE", s->k_audit, "0", stop};
-    redisReply *rep;
-    *entries = NULL;
-    *n = 0;
-    sl_err_t err = call(s, SL_REPLY_ARRAY, &rep, errstr, errstr_size, 4, argv);
-    if (err != SL_OK || rep->elements == 0) {
-        sl_redis_reply_free(rep);
-        return err;
-    }
-    char **out = calloc(rep->elements, sizeof *out);
-    for (size_t i = 0; out && i < rep->elements; i++) {
-        const redisReply *e = rep->element[i];
-        out[i] = e->type == REDIS_REPLY_STRING ? strndup(e->str, e->len) : strdup("{}");
-        if (!out[i]) {
-            sl_snapshot_strings_free(out, i);
-            out = NULL;
-        }
-    }
-    if (!out) {
-        sl_redis_reply_free(rep);
-        sl_errstr_set(errstr, errstr_size, "out of memory reading %s", s->k_audit);
-        return SL_ERR_NOMEM;
-    }
-    *entries = out;
-    *n = rep->elements;
-    sl_redis_reply_free(rep);
-    return SL_OK;
-}
-
-void sl_snapshot_strings_free(char **strings, size_t n) {
-    if (!strings)
-        return;
-    for (size_t i = 0; i < n; i++)
-        free(strings[i]);
-    free(strings);
-}
-
-/* Index of the previous version to try after `v` failed: its parent when
- * still indexed, else the newest indexed version below v; 0 when none. */
-static sl_err_t previous_version(sl_snapshot_t *s, uint64_t v, uint64_t parent, uint64_t *prev,
-                                 char *errstr, size_t errstr_size) {
-    *prev = 0;
-    if (parent) {
-        int yes = 0;
-        sl_err_t err = sl_snapshot_is_indexed(s, parent, &yes, errstr, errstr_size);
-        if (err != SL_OK)
-            return err;
-        if (yes) {
-            *prev = parent;
-            return SL_OK;
-        }
-    }
-    char max[24];
-    snprintf(max, sizeof max, "(%" PRIu64, v);
-    const char *argv[] = {"ZREVRANGEBYSCORE", s->k_versions, max, "-inf", "LIMIT", "0", "1"};
-    redisReply *rep;
-    sl_err_t err = call(s, SL_REPLY_ARRAY, &rep, errstr, errstr_size, 7, argv);
-    if (err != SL_OK)
-        return err;
-    if (rep->elements > 0)
-        err = sl_redis_reply_u64(rep->element[0], s->k_versions, prev, errstr, errstr_size);
-    sl_redis_reply_free(rep);
-    return err;
-}
-
-sl_err_t sl_snapshot_load(sl_snapshot_t *s, uint64_t v, const sl_model_config_t *expect,
-                          sl_learner_t **learner, sl_snap_meta_t *m, char *errstr,
-                          size_t errstr_size) {
-    *learner = NULL;
-    sl_err_t err = sl_snapshot_meta(s, v, m, errstr, errstr_size);
-    if (err != SL_OK)
-        return err;
-    uint8_t *blob = NULL;
-    size_t len = 0;
-    err = sl_snapshot_read_blob(s, m, &blob, &len, errstr, errstr_size);
-    if (err == SL_OK) {
-        char why[400];
-        *learner = sl_learner_load(blob, len, expect, &err, why, sizeof why);
-        if (!*learner)
-            sl_errstr_set(errstr, errstr_size, "version %" PRIu64 " of model \"%s\": %s", v,
-                          s->name, why);
-    }
-    free(blob);
-    if (err != SL_OK)
-        sl_snap_meta_clear(m);
-    return err;
-}
-
-/* Errors that mean "this version is unusable, try an older one". */
-static int skippable(sl_err_t err) {
-    return err == SL_ERR_CHECKSUM || err == SL_ERR_TRUNCATED || err == SL_ERR_DECODE ||
-           err == SL_ERR_VERSION || err == SL_ERR_RANGE || err == SL_ERR_INVAL;
-}
-
-sl_err_t sl_snapshot_load_head(sl_snapshot_t *s, const sl_model_config_t *expect, int repair,
-                               sl_learner_t **learner, sl_snap_meta_t *m, char *errstr,
-                               size_t errstr_size) {
-    *learner = NULL;
-    memset(m, 0, sizeof *m);
-    uint64_t head;
-    sl_err_t err = sl_snapshot_head(s, &head, errstr, errstr_size);
-    if (err != SL_OK)
-        return err;
-    if (head == 0) {
-        sl_errstr_set(errstr, errstr_size, "model \"%s\" has no version yet", s->name);
-        return SL_ERR_EOF;
-    }
-    char failures[1024] = "", first_why[400] = "";
-    for (uint64_t v = head; v;) {
-        char why[400];
-        err = sl_snapshot_load(s, v, expect, learner, m, why, sizeof why);
-        if (err == SL_OK) {
-            if (v != head) {
-                sl_log(SL_LOG_ERROR, "loaded an older version after unusable ones",
-                       SL_STR("model", s->name), SL_U64("head", head), SL_U64("loaded", v));
-                if (repair)
-                    repair_head(s, head, v, first_why);
-            }
-            return SL_OK;
-        }
-        if (!skippable(err)) {
-            sl_errstr_set(errstr, errstr_size, "%s", why);
-            return err;
-        }
-        sl_log(SL_LOG_ERROR, "snapshot version unusable, falling back", SL_STR("model", s->name),
-               SL_U64("version", v), SL_STR("error", why));
-        if (!first_why[0])
-            snprintf(first_why, sizeof first_why, "%s", why);
-        size_t used = strlen(failures);
-        snprintf(failures + used, sizeof failures - used, "%s%" PRIu64 ": %s",
-                 used ? "; " : "", v, why);
-        /* the parent is in the metadata; a version whose metadata is unreadable
-         * falls back to the newest older one */
-        uint64_t parent = 0;
-        sl_snap_meta_t pm;
-        char ignored[256];
-        if (sl_snapshot_meta(s, v, &pm, ignored, sizeof ignored) == SL_OK)
-            parent = pm.parent;
-        sl_snap_meta_clear(&pm);
-        err = previous_version(s, v, parent, &v, errstr, errstr_size);
-        if (err != SL_OK)
-            return err;
-    }
-    sl_errstr_set(errstr, errstr_size, "model \"%s\": no version loads: %s", s->name, failures);
-    return SL_ERR_CHECKSUM;
 }

@@ -75,11 +75,13 @@ typedef struct sl_snap_write {
     const sl_snap_offset_t *offsets;
     size_t n_offsets;
     const char *lease_token; /* NULL: no lease check (operator tools) */
+    uint64_t version_floor;  /* the new number is above this and above parent
+                              * (keeps numbers growing if Redis lost its counter) */
 } sl_snap_write_t;
 
 typedef enum sl_publish_status {
-    SL_PUBLISH_DONE = 0,  /* the new version is head */
-    SL_PUBLISH_STALE = 1, /* head is no longer w->parent: nothing published */
+    SL_PUBLISH_DONE = 0,     /* the new version is head */
+    SL_PUBLISH_STALE = 1,    /* head is no longer w->parent: nothing published */
     SL_PUBLISH_NO_LEASE = 2, /* the lease is not held with w->lease_token */
 } sl_publish_status_t;
 
@@ -165,13 +167,13 @@ sl_err_t sl_snapshot_rollback(sl_snapshot_t *s, uint64_t v, const char *reason, 
 
 /* The newest `max` audit entries as JSON texts, newest first; *entries is a
  * malloc'd array of malloc'd strings: free with sl_snapshot_strings_free. */
-sl_err_t sl_snapshot_audit(sl_snapshot_t *s, size_t max, char ***entries, size_t *n,
-                           char *errstr, size_t errstr_size);
+sl_err_t sl_snapshot_audit(sl_snapshot_t *s, size_t max, char ***entries, size_t *n, char *errstr,
+                           size_t errstr_size);
 void sl_snapshot_strings_free(char **strings, size_t n);
 
 /* Describes a learner for sl_snap_write_t: its config and metrics as JSON
  * object texts (malloc'd, caller frees both) and its counters. SL_ERR_NOMEM. */
-sl_err_t sl_snapshot_describe(sl_learner_t *l, char **config, char **metrics,
-                              uint64_t *step, uint64_t *samples);
+sl_err_t sl_snapshot_describe(const sl_learner_t *l, char **config, char **metrics, uint64_t *step,
+                              uint64_t *samples);
 
 #endif

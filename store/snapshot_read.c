@@ -1,5 +1,6 @@
 /* snapshot_read.c - reading versions back: metadata hashes checked field by
- * field, blobs reassembled from chunks and verified, learners described. */
+ * field, blobs reassembled from chunks and verified, head loaded with loud
+ * fallback past unusable versions, learners described. */
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -9,6 +10,7 @@
 #include <cjson/cJSON.h>
 #include <xxhash.h>
 
+#include "common/log.h"
 #include "store/snapshot_internal.h"
 
 /* The value of `field` in an HGETALL reply, or NULL. */
@@ -29,8 +31,8 @@ static sl_err_t field_missing(const char *key, const char *field, char *errstr,
     return SL_ERR_DECODE;
 }
 
-static sl_err_t field_u64(const redisReply *rep, const char *key, const char *field,
-                          uint64_t *out, char *errstr, size_t errstr_size) {
+static sl_err_t field_u64(const redisReply *rep, const char *key, const char *field, uint64_t *out,
+                          char *errstr, size_t errstr_size) {
     const redisReply *v = hash_field(rep, field);
     if (!v || v->type != REDIS_REPLY_STRING)
         return field_missing(key, field, errstr, errstr_size);
@@ -195,14 +197,16 @@ sl_err_t sl_snapshot_read_blob(sl_snapshot_t *s, const sl_snap_meta_t *m, uint8_
     *blob = NULL;
     *len = 0;
     if (m->size > SIZE_MAX / 2) {
-        sl_errstr_set(errstr, errstr_size, "version %" PRIu64 ": recorded size %" PRIu64
-                      " is too large", m->version, m->size);
+        sl_errstr_set(errstr, errstr_size,
+                      "version %" PRIu64 ": recorded size %" PRIu64 " is too large", m->version,
+                      m->size);
         return SL_ERR_DECODE;
     }
     uint8_t *buf = malloc(m->size ? m->size : 1);
     if (!buf) {
-        sl_errstr_set(errstr, errstr_size, "out of memory reading version %" PRIu64 " (%" PRIu64
-                      " bytes)", m->version, m->size);
+        sl_errstr_set(errstr, errstr_size,
+                      "out of memory reading version %" PRIu64 " (%" PRIu64 " bytes)", m->version,
+                      m->size);
         return SL_ERR_NOMEM;
     }
     size_t got = 0;
@@ -212,8 +216,8 @@ sl_err_t sl_snapshot_read_blob(sl_snapshot_t *s, const sl_snap_meta_t *m, uint8_
         sl_keys_chunk(key, s->name, m->version, i);
         const char *argv[] = {"GET", key};
         redisReply *rep;
-        err = sl_redis_call(s->redis, SL_REPLY_STR_OR_NIL, &rep, errstr, errstr_size, 2, argv,
-                            NULL);
+        err =
+            sl_redis_call(s->redis, SL_REPLY_STR_OR_NIL, &rep, errstr, errstr_size, 2, argv, NULL);
         if (err != SL_OK)
             break;
         if (rep->type == REDIS_REPLY_NIL) {
@@ -271,8 +275,9 @@ static cJSON *view_json(sl_metrics_view_t v) {
     return o;
 }
 
-static char *config_json(sl_learner_t *l) {
-    const sl_model_config_t *mc = sl_model_config(sl_learner_model(l));
+static char *config_json(const sl_learner_t *l) {
+    /* sl_learner_model has no const form; the model is only read here */
+    const sl_model_config_t *mc = sl_model_config(sl_learner_model((sl_learner_t *)l));
     const sl_optim_config_t *oc = sl_learner_optim_config(l);
     cJSON *o = cJSON_CreateObject(), *opt = cJSON_CreateObject(), *hidden = cJSON_CreateArray();
     if (!o || !opt || !hidden) {
@@ -290,11 +295,12 @@ static char *config_json(sl_learner_t *l) {
     cJSON_AddItemToObject(o, "hidden", hidden);
     cJSON_AddStringToObject(o, "activation", sl_model_act_name(mc->activation));
     cJSON_AddStringToObject(opt, "name", sl_optim_kind_name(oc->kind));
-    const char *names[] = {"lr",    "momentum",     "beta1",      "beta2",     "alpha", "eps",
-                           "weight_decay", "ftrl_alpha", "ftrl_beta", "l1",    "l2", "clip_norm"};
-    double vals[] = {oc->lr,  oc->momentum,     oc->beta1,      oc->beta2,     oc->alpha,
-                     oc->eps, oc->weight_decay, oc->ftrl_alpha, oc->ftrl_beta, oc->l1,
-                     oc->l2,  oc->clip_norm};
+    const char *names[] = {"lr",        "momentum", "beta1",        "beta2",
+                           "alpha",     "eps",      "weight_decay", "ftrl_alpha",
+                           "ftrl_beta", "l1",       "l2",           "clip_norm"};
+    double vals[] = {oc->lr,        oc->momentum, oc->beta1,        oc->beta2,
+                     oc->alpha,     oc->eps,      oc->weight_decay, oc->ftrl_alpha,
+                     oc->ftrl_beta, oc->l1,       oc->l2,           oc->clip_norm};
     for (size_t i = 0; i < sizeof vals / sizeof vals[0]; i++)
         if (isfinite(vals[i]))
             cJSON_AddNumberToObject(opt, names[i], vals[i]);
@@ -305,7 +311,7 @@ static char *config_json(sl_learner_t *l) {
     return text;
 }
 
-sl_err_t sl_snapshot_describe(sl_learner_t *l, char **config, char **metrics, uint64_t *step,
+sl_err_t sl_snapshot_describe(const sl_learner_t *l, char **config, char **metrics, uint64_t *step,
                               uint64_t *samples) {
     *config = config_json(l);
     cJSON *m = cJSON_CreateObject();
@@ -326,4 +332,114 @@ sl_err_t sl_snapshot_describe(sl_learner_t *l, char **config, char **metrics, ui
     *step = c.step;
     *samples = c.samples;
     return SL_OK;
+}
+
+/* Index of the previous version to try after `v` failed: its parent when
+ * still indexed, else the newest indexed version below v; 0 when none. */
+static sl_err_t previous_version(sl_snapshot_t *s, uint64_t v, uint64_t parent, uint64_t *prev,
+                                 char *errstr, size_t errstr_size) {
+    *prev = 0;
+    if (parent) {
+        int yes = 0;
+        sl_err_t err = sl_snapshot_is_indexed(s, parent, &yes, errstr, errstr_size);
+        if (err != SL_OK)
+            return err;
+        if (yes) {
+            *prev = parent;
+            return SL_OK;
+        }
+    }
+    char max[24];
+    snprintf(max, sizeof max, "(%" PRIu64, v);
+    const char *argv[] = {"ZREVRANGEBYSCORE", s->k_versions, max, "-inf", "LIMIT", "0", "1"};
+    redisReply *rep;
+    sl_err_t err = sl_snapshot_call(s, SL_REPLY_ARRAY, &rep, errstr, errstr_size, 7, argv);
+    if (err != SL_OK)
+        return err;
+    if (rep->elements > 0)
+        err = sl_redis_reply_u64(rep->element[0], s->k_versions, prev, errstr, errstr_size);
+    sl_redis_reply_free(rep);
+    return err;
+}
+
+sl_err_t sl_snapshot_load(sl_snapshot_t *s, uint64_t v, const sl_model_config_t *expect,
+                          sl_learner_t **learner, sl_snap_meta_t *m, char *errstr,
+                          size_t errstr_size) {
+    *learner = NULL;
+    sl_err_t err = sl_snapshot_meta(s, v, m, errstr, errstr_size);
+    if (err != SL_OK)
+        return err;
+    uint8_t *blob = NULL;
+    size_t len = 0;
+    err = sl_snapshot_read_blob(s, m, &blob, &len, errstr, errstr_size);
+    if (err == SL_OK) {
+        char why[400];
+        *learner = sl_learner_load(blob, len, expect, &err, why, sizeof why);
+        if (!*learner)
+            sl_errstr_set(errstr, errstr_size, "version %" PRIu64 " of model \"%s\": %s", v,
+                          s->name, why);
+    }
+    free(blob);
+    if (err != SL_OK)
+        sl_snap_meta_clear(m);
+    return err;
+}
+
+/* Errors that mean "this version is unusable, try an older one". */
+static int skippable(sl_err_t err) {
+    return err == SL_ERR_CHECKSUM || err == SL_ERR_TRUNCATED || err == SL_ERR_DECODE ||
+           err == SL_ERR_VERSION || err == SL_ERR_RANGE || err == SL_ERR_INVAL;
+}
+
+sl_err_t sl_snapshot_load_head(sl_snapshot_t *s, const sl_model_config_t *expect, int repair,
+                               sl_learner_t **learner, sl_snap_meta_t *m, char *errstr,
+                               size_t errstr_size) {
+    *learner = NULL;
+    memset(m, 0, sizeof *m);
+    uint64_t head;
+    sl_err_t err = sl_snapshot_head(s, &head, errstr, errstr_size);
+    if (err != SL_OK)
+        return err;
+    if (head == 0) {
+        sl_errstr_set(errstr, errstr_size, "model \"%s\" has no version yet", s->name);
+        return SL_ERR_EOF;
+    }
+    char failures[1024] = "", first_why[400] = "";
+    for (uint64_t v = head; v;) {
+        char why[400];
+        err = sl_snapshot_load(s, v, expect, learner, m, why, sizeof why);
+        if (err == SL_OK) {
+            if (v != head) {
+                sl_log(SL_LOG_ERROR, "loaded an older version after unusable ones",
+                       SL_STR("model", s->name), SL_U64("head", head), SL_U64("loaded", v));
+                if (repair)
+                    sl_snapshot_repair_head(s, head, v, first_why);
+            }
+            return SL_OK;
+        }
+        if (!skippable(err)) {
+            sl_errstr_set(errstr, errstr_size, "%s", why);
+            return err;
+        }
+        sl_log(SL_LOG_ERROR, "snapshot version unusable, falling back", SL_STR("model", s->name),
+               SL_U64("version", v), SL_STR("error", why));
+        if (!first_why[0])
+            snprintf(first_why, sizeof first_why, "%s", why);
+        size_t used = strlen(failures);
+        snprintf(failures + used, sizeof failures - used, "%s%" PRIu64 ": %s", used ? "; " : "", v,
+                 why);
+        /* the parent is in the metadata; a version whose metadata is unreadable
+         * falls back to the newest older one */
+        uint64_t parent = 0;
+        sl_snap_meta_t pm;
+        char ignored[256];
+        if (sl_snapshot_meta(s, v, &pm, ignored, sizeof ignored) == SL_OK)
+            parent = pm.parent;
+        sl_snap_meta_clear(&pm);
+        err = previous_version(s, v, parent, &v, errstr, errstr_size);
+        if (err != SL_OK)
+            return err;
+    }
+    sl_errstr_set(errstr, errstr_size, "model \"%s\": no version loads: %s", s->name, failures);
+    return SL_ERR_CHECKSUM;
 }

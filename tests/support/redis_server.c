@@ -65,9 +65,9 @@ static int spawn(sl_test_redis_t *t) {
     char port[16], log[300];
     snprintf(port, sizeof port, "%d", t->port);
     snprintf(log, sizeof log, "%s/redis.log", t->dir);
-    const char *argv[8 + MAX_EXTRA + 8] = {"redis-server", "--port",     port,  "--bind",
-                                           "127.0.0.1",    "--save",     "",    "--appendonly",
-                                           "no",           "--dir",      t->dir};
+    const char *argv[8 + MAX_EXTRA + 8] = {"redis-server", "--port", port,  "--bind",
+                                           "127.0.0.1",    "--save", "",    "--appendonly",
+                                           "no",           "--dir",  t->dir};
     size_t n = 11;
     for (size_t i = 0; t->extra[i]; i++)
         argv[n++] = t->extra[i];
@@ -124,9 +124,13 @@ sl_test_redis_t *sl_test_redis_start(const char *const *extra) {
     return NULL;
 }
 
-const char *sl_test_redis_url(const sl_test_redis_t *t) { return t->url; }
+const char *sl_test_redis_url(const sl_test_redis_t *t) {
+    return t->url;
+}
 
-int sl_test_redis_port(const sl_test_redis_t *t) { return t->port; }
+int sl_test_redis_port(const sl_test_redis_t *t) {
+    return t->port;
+}
 
 static void signal_and_reap(sl_test_redis_t *t, int sig) {
     if (t->pid <= 0)
@@ -138,9 +142,13 @@ static void signal_and_reap(sl_test_redis_t *t, int sig) {
     t->pid = 0;
 }
 
-void sl_test_redis_stop(sl_test_redis_t *t) { signal_and_reap(t, SIGTERM); }
+void sl_test_redis_stop(sl_test_redis_t *t) {
+    signal_and_reap(t, SIGTERM);
+}
 
-void sl_test_redis_kill9(sl_test_redis_t *t) { signal_and_reap(t, SIGKILL); }
+void sl_test_redis_kill9(sl_test_redis_t *t) {
+    signal_and_reap(t, SIGKILL);
+}
 
 int sl_test_redis_restart(sl_test_redis_t *t) {
     if (t->pid > 0)

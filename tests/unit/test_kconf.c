@@ -33,7 +33,7 @@ static void test_consumer_defaults_and_pins(void **state) {
     expect_prop(c, "enable.auto.commit", "false");
     expect_prop(c, "enable.auto.offset.store", "false");
     expect_prop(c, "partition.assignment.strategy", "range,roundrobin");
-    expect_prop(c, "queued.max.messages.kbytes", "8192");
+    expect_prop(c, "queued.max.messages.kbytes", "32768");
     rd_kafka_conf_destroy(c);
 }
 

@@ -183,11 +183,16 @@ static void test_reply_u64(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_full_url),        cmocka_unit_test(test_defaults),
-        cmocka_unit_test(test_password_only_forms), cmocka_unit_test(test_percent_and_at_in_password),
-        cmocka_unit_test(test_ipv6),            cmocka_unit_test(test_bad_urls),
-        cmocka_unit_test(test_null_url),        cmocka_unit_test(test_redaction),
-        cmocka_unit_test(test_unreachable_server), cmocka_unit_test(test_model_names),
+        cmocka_unit_test(test_full_url),
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_password_only_forms),
+        cmocka_unit_test(test_percent_and_at_in_password),
+        cmocka_unit_test(test_ipv6),
+        cmocka_unit_test(test_bad_urls),
+        cmocka_unit_test(test_null_url),
+        cmocka_unit_test(test_redaction),
+        cmocka_unit_test(test_unreachable_server),
+        cmocka_unit_test(test_model_names),
         cmocka_unit_test(test_reply_u64),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

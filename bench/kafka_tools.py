@@ -1,0 +1,65 @@
+#!/usr/bin/env python3
+"""Helpers for bench/kafka.sh (confluent-kafka):
+  kafka_tools.py wait BROKERS TOPIC N [TIMEOUT_S]  waits until the topic's high
+      watermarks add up to N; prints the seconds waited
+  kafka_tools.py latency BROKERS IN OUT            p50/p99 of out.timestamp -
+      in.timestamp per key, in ms, as JSON
+"""
+import json
+import sys
+import time
+
+from confluent_kafka import Consumer, TopicPartition
+
+
+def consumer(brokers):
+    return Consumer({"bootstrap.servers": brokers, "group.id": "bench-tools",
+                     "enable.auto.commit": False})
+
+
+def total(c, topic):
+    md = c.list_topics(topic, timeout=10).topics[topic]
+    return sum(c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+               for p in md.partitions)
+
+
+def wait(brokers, topic, n, timeout=600):
+    c = consumer(brokers)
+    t0 = time.time()
+    while total(c, topic) < n:
+        if time.time() - t0 > timeout:
+            sys.exit(f"timeout: {total(c, topic)} of {n} on {topic}")
+        time.sleep(0.05)
+    print(f"{time.time() - t0:.3f}")
+    c.close()
+
+
+def read_all(brokers, topic):
+    c = consumer(brokers)
+    md = c.list_topics(topic, timeout=10).topics[topic]
+    parts = [TopicPartition(topic, p, 0) for p in md.partitions]
+    ends = {p.partition: c.get_watermark_offsets(p, timeout=10)[1] for p in parts}
+    c.assign(parts)
+    out, left = {}, sum(ends.values())
+    while left > 0:
+        for m in c.consume(10000, timeout=1):
+            if not m.error():
+                out[m.key()] = m.timestamp()[1]
+                left -= 1
+    c.close()
+    return out
+
+
+def latency(brokers, tin, tout):
+    a, b = read_all(brokers, tin), read_all(brokers, tout)
+    lat = sorted(b[k] - a[k] for k in b if k in a)
+    pick = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))]
+    print(json.dumps({"n": len(lat), "p50_ms": pick(0.5), "p99_ms": pick(0.99), "max_ms": lat[-1]}))
+
+
+if __name__ == "__main__":
+    cmd = sys.argv[1]
+    if cmd == "wait":
+        wait(sys.argv[2], sys.argv[3], int(sys.argv[4]), *(float(x) for x in sys.argv[5:]))
+    elif cmd == "latency":
+        latency(sys.argv[2], sys.argv[3], sys.argv[4])

@@ -1,0 +1,453 @@
+/* hooks.c - the snapshot store wired into the worker: hot-standby lease,
+ * recovery of head, snapshot jobs handed to the background writer
+ * (writer.c), durable offsets, and rollbacks followed while running.
+ *
+ * Threads: every sl_worker_hooks_t callback runs on the worker's thread and
+ * only copies state (sl_learner_save) into a job and collects results; the
+ * writer thread owns the Redis connection, the lease and the snapshot store
+ * after sl_store_start. They meet in a mailbox guarded by `mu`. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "store/store_internal.h"
+
+#define DRAIN_TIMEOUT_MS 30000
+
+sl_store_t *sl_store_new(const sl_store_config_t *c, char *errstr, size_t errstr_size) {
+    if (!c->topic || !*c->topic) {
+        sl_errstr_set(errstr, errstr_size, "store: the input topic is required");
+        return NULL;
+    }
+    sl_store_t *s = calloc(1, sizeof *s);
+    if (!s) {
+        sl_errstr_set(errstr, errstr_size, "out of memory creating the store");
+        return NULL;
+    }
+    s->c = *c;
+    if (!s->c.lease_ttl_ms)
+        s->c.lease_ttl_ms = 10000;
+    if (!s->c.poll_ms)
+        s->c.poll_ms = 200;
+    if (!s->c.final_timeout_ms)
+        s->c.final_timeout_ms = 15000;
+    s->url = c->redis_url ? strdup(c->redis_url) : NULL;
+    s->name = c->model_name ? strdup(c->model_name) : NULL;
+    s->topic = strdup(c->topic);
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->cv, NULL);
+    s->fail_log = (sl_ratelimit_t){.interval_ms = 10000, .burst = 1};
+    s->status.redis_ok = 1;
+    sl_snapshot_opts_t so = {.chunk_bytes = c->chunk_bytes, .keep_versions = c->keep_versions};
+    if (!s->topic || !c->redis_url || !s->url || !c->model_name || !s->name) {
+        sl_errstr_set(errstr, errstr_size, "store: --redis and --model-name are required");
+        goto fail;
+    }
+    s->redis = sl_redis_new(s->url, NULL, errstr, errstr_size);
+    if (!s->redis)
+        goto fail;
+    s->snap = sl_snapshot_new(s->redis, s->name, &so, errstr, errstr_size);
+    if (!s->snap)
+        goto fail;
+    s->lease = sl_lease_new(s->name, s->c.lease_ttl_ms, errstr, errstr_size);
+    if (!s->lease)
+        goto fail;
+    return s;
+fail:
+    sl_store_destroy(s);
+    return NULL;
+}
+
+void sl_store_cancel(sl_store_t *s) {
+    atomic_store(&s->cancel, 1);
+}
+
+static void sleep_ms(uint64_t ms) {
+    struct timespec ts = {.tv_sec = (time_t)(ms / 1000), .tv_nsec = (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+sl_err_t sl_store_acquire(sl_store_t *s, char *errstr, size_t errstr_size) {
+    int logged = 0;
+    uint64_t wait = s->c.lease_ttl_ms / 4 < 500 ? s->c.lease_ttl_ms / 4 : 500;
+    while (!atomic_load(&s->cancel)) {
+        int held = 0;
+        char err[512];
+        if (sl_lease_acquire(s->lease, s->redis, &held, err, sizeof err) != SL_OK) {
+            uint64_t suppressed;
+            if (sl_ratelimit_allow(&s->fail_log, sl_now_ms(), &suppressed))
+                sl_log(SL_LOG_WARN, "cannot reach redis for the lease, retrying",
+                       SL_STR("error", err), SL_U64("suppressed", suppressed));
+        } else if (held) {
+            s->last_renew_ms = sl_now_ms();
+            sl_log(SL_LOG_INFO, "lease acquired: this worker trains the model",
+                   SL_STR("model", s->name), SL_U64("ttl_ms", s->c.lease_ttl_ms));
+            return SL_OK;
+        } else if (!logged) {
+            sl_log(SL_LOG_INFO, "standby: another worker holds the model's lease",
+                   SL_STR("model", s->name), SL_U64("ttl_ms", s->c.lease_ttl_ms));
+            logged = 1;
+        }
+        sleep_ms(wait ? wait : 1);
+    }
+    sl_errstr_set(errstr, errstr_size, "cancelled while waiting for the lease of model \"%s\"",
+                  s->name);
+    return SL_ERR_STATE;
+}
+
+/* Sets partition p's next offset in the worker-thread map. */
+static int map_set(sl_store_t *s, int32_t p, int64_t off) {
+    for (size_t i = 0; i < s->nmap; i++)
+        if (s->map[i].partition == p) {
+            s->map[i].offset = off;
+            return 0;
+        }
+    if (s->nmap == s->map_cap) {
+        size_t cap = s->map_cap ? s->map_cap * 2 : 16;
+        sl_partoff_t *m = realloc(s->map, cap * sizeof *m);
+        if (!m)
+            return -1;
+        s->map = m;
+        s->map_cap = cap;
+    }
+    s->map[s->nmap++] = (sl_partoff_t){p, off};
+    return 0;
+}
+
+/* Copies a version's offsets for our topic into a partoff array (malloc'd). */
+static sl_partoff_t *topic_offsets(const sl_store_t *s, const sl_snap_meta_t *m, size_t *n) {
+    sl_partoff_t *out = malloc((m->n_offsets ? m->n_offsets : 1) * sizeof *out);
+    *n = 0;
+    for (size_t i = 0; out && i < m->n_offsets; i++)
+        if (!strcmp(m->offsets[i].topic, s->topic))
+            out[(*n)++] = (sl_partoff_t){m->offsets[i].partition, m->offsets[i].offset};
+    return out;
+}
+
+sl_err_t sl_store_load(sl_store_t *s, const sl_model_config_t *expect, sl_learner_t **learner,
+                       char *errstr, size_t errstr_size) {
+    sl_snap_meta_t m;
+    if (expect) {
+        s->expect = *expect;
+        s->have_expect = 1;
+    }
+    sl_err_t err = sl_snapshot_load_head(s->snap, expect, 1, learner, &m, errstr, errstr_size);
+    if (err != SL_OK)
+        return err;
+    size_t n;
+    sl_partoff_t *offs = topic_offsets(s, &m, &n);
+    for (size_t i = 0; offs && i < n; i++)
+        if (map_set(s, offs[i].partition, offs[i].offset) != 0)
+            err = SL_ERR_NOMEM;
+    free(offs);
+    if (!offs || err != SL_OK) {
+        sl_learner_destroy(*learner);
+        *learner = NULL;
+        sl_snap_meta_clear(&m);
+        sl_errstr_set(errstr, errstr_size, "out of memory loading offsets");
+        return SL_ERR_NOMEM;
+    }
+    s->version = s->known_head = m.version;
+    s->status.version = m.version;
+    s->initial_durable = s->nmap > 0;
+    sl_log(SL_LOG_INFO, "resuming from snapshot", SL_STR("model", s->name),
+           SL_U64("version", m.version), SL_U64("step", m.step), SL_U64("samples", m.samples),
+           SL_U64("partitions", n));
+    sl_snap_meta_clear(&m);
+    return SL_OK;
+}
+
+/* --- worker thread --- */
+
+/* Takes results from the writer: durable offsets, learner swaps, lease loss. */
+static sl_err_t apply_results(sl_store_t *s, sl_worker_t *w) {
+    if (s->initial_durable) {
+        sl_worker_set_durable(w, s->map, s->nmap);
+        s->initial_durable = 0;
+    }
+    pthread_mutex_lock(&s->mu);
+    int lost = s->lease_lost;
+    sl_partoff_t *done = NULL;
+    size_t ndone = 0;
+    if (s->have_done) {
+        done = s->done_offs;
+        ndone = s->done_n;
+        s->version = s->done_version;
+        s->done_offs = NULL;
+        s->have_done = 0;
+    }
+    sl_learner_t *l = s->sw_learner;
+    sl_snap_meta_t m = s->sw_meta;
+    int rewind = s->sw_rewind;
+    s->sw_learner = NULL;
+    memset(&s->sw_meta, 0, sizeof s->sw_meta);
+    pthread_mutex_unlock(&s->mu);
+    if (done)
+        sl_worker_set_durable(w, done, ndone);
+    free(done);
+    if (l) {
+        size_t n = 0;
+        sl_partoff_t *offs = rewind ? topic_offsets(s, &m, &n) : NULL;
+        sl_err_t err = sl_worker_replace_learner(w, l, offs, n);
+        if (err != SL_OK) {
+            sl_log(SL_LOG_ERROR, "cannot switch to the new head", SL_STR("model", s->name),
+                   SL_U64("version", m.version), SL_STR("error", sl_err_str(err)));
+            sl_learner_destroy(l);
+        } else {
+            s->version = m.version;
+            for (size_t i = 0; i < n; i++)
+                map_set(s, offs[i].partition, offs[i].offset);
+            s->dirty = 0;
+            pthread_mutex_lock(&s->mu);
+            s->status.switches++;
+            pthread_mutex_unlock(&s->mu);
+        }
+        free(offs);
+    }
+    sl_snap_meta_clear(&m);
+    pthread_mutex_lock(&s->mu);
+    s->status.version = s->version;
+    pthread_mutex_unlock(&s->mu);
+    if (lost) {
+        sl_log(SL_LOG_ERROR, "stopping: the model's lease is held by another worker",
+               SL_STR("model", s->name));
+        return SL_ERR_STATE;
+    }
+    return SL_OK;
+}
+
+static void note_trained(sl_store_t *s, const sl_partoff_t *trained, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        size_t j;
+        for (j = 0; j < s->nmap && s->map[j].partition != trained[i].partition; j++)
+            ;
+        if (j == s->nmap || s->map[j].offset != trained[i].offset) {
+            if (trained[i].offset != SL_OFFSET_NONE)
+                map_set(s, trained[i].partition, trained[i].offset);
+        }
+    }
+}
+
+/* Copies the learner and offsets into a new job for the writer. Returns its
+ * id, or 0 when none was queued (nothing new, the writer busy, or failure). */
+static uint64_t queue_snapshot(sl_store_t *s, sl_worker_t *w) {
+    pthread_mutex_lock(&s->mu);
+    int busy = s->job_state == JOB_RUNNING;
+    pthread_mutex_unlock(&s->mu);
+    if (busy || !s->dirty)
+        return 0;
+    /* The writer posts a finished job's result before it goes idle: take it
+     * now, so the new job's parent is the version just published. */
+    if (apply_results(s, w) != SL_OK || !s->dirty)
+        return 0;
+    /* apply_results may have swapped the learner: read the worker's own. */
+    const sl_learner_t *learner = sl_worker_learner(w);
+    sl_err_t err = sl_worker_drain(w, DRAIN_TIMEOUT_MS);
+    if (err != SL_OK) {
+        sl_log(SL_LOG_WARN, "snapshot skipped: predictions not yet delivered",
+               SL_STR("error", sl_err_str(err)));
+        return 0;
+    }
+    job_t j = {0};
+    j.offs = calloc(s->nmap ? s->nmap : 1, sizeof *j.offs);
+    err = j.offs ? sl_learner_save(learner, &j.blob, &j.len) : SL_ERR_NOMEM;
+    if (err == SL_OK)
+        err = sl_snapshot_describe(learner, &j.config, &j.metrics, &j.step, &j.samples);
+    if (err != SL_OK) {
+        sl_store_job_clear(&j);
+        sl_log(SL_LOG_ERROR, "snapshot skipped: out of memory copying the model",
+               SL_STR("model", s->name));
+        return 0;
+    }
+    for (size_t i = 0; i < s->nmap; i++) {
+        snprintf(j.offs[i].topic, sizeof j.offs[i].topic, "%s", s->topic);
+        j.offs[i].partition = s->map[i].partition;
+        j.offs[i].offset = s->map[i].offset;
+    }
+    j.n = s->nmap;
+    j.parent = s->version;
+    pthread_mutex_lock(&s->mu);
+    if (s->job_state == JOB_RUNNING || s->have_done || s->sw_learner) {
+        /* the writer took the older job or posted a result meanwhile: the
+         * parent may be stale; try again at the next batch */
+        pthread_mutex_unlock(&s->mu);
+        sl_store_job_clear(&j);
+        return 0;
+    }
+    if (s->job_state == JOB_PENDING)
+        sl_store_job_clear(&s->job); /* an older snapshot still waiting for Redis: superseded */
+    j.id = ++s->job_seq;
+    s->job = j;
+    s->job_state = JOB_PENDING;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    s->batches_since = 0;
+    s->last_snap_ms = sl_now_ms();
+    s->dirty = 0;
+    return j.id;
+}
+
+static int snapshot_due(const sl_store_t *s) {
+    if (!s->dirty)
+        return 0;
+    if (s->c.every_batches && s->batches_since >= s->c.every_batches)
+        return 1;
+    return s->c.every_ms && sl_now_ms() - s->last_snap_ms >= s->c.every_ms;
+}
+
+/* Revoke and stop: wait for the writer, snapshot, wait until it is durable. */
+static sl_err_t snapshot_now(sl_store_t *s, sl_worker_t *w) {
+    uint64_t deadline = sl_now_ms() + s->c.final_timeout_ms;
+    uint64_t id = 0;
+    /* queue_snapshot declines while the writer is busy or has just posted a
+     * result; both pass quickly */
+    while (s->dirty && sl_now_ms() < deadline) {
+        sl_err_t err = apply_results(s, w);
+        if (err != SL_OK)
+            return err;
+        if ((id = queue_snapshot(s, w)) != 0)
+            break;
+        sleep_ms(10);
+    }
+    if (id == 0)
+        return apply_results(s, w);
+    pthread_mutex_lock(&s->mu);
+    while (s->finished_job < id && !s->lease_lost && sl_now_ms() < deadline) {
+        pthread_mutex_unlock(&s->mu);
+        sleep_ms(10);
+        pthread_mutex_lock(&s->mu);
+    }
+    int ok = s->finished_job >= id;
+    pthread_mutex_unlock(&s->mu);
+    if (!ok)
+        sl_log(SL_LOG_ERROR, "final snapshot not written in time; offsets stay at the last one",
+               SL_STR("model", s->name), SL_U64("timeout_ms", s->c.final_timeout_ms));
+    return apply_results(s, w);
+}
+
+static sl_err_t hook_assign(void *opaque, sl_worker_t *w, const char *topic,
+                            const int32_t *partitions, size_t n, int64_t *offsets_out) {
+    sl_store_t *s = opaque;
+    sl_err_t err = apply_results(s, w);
+    if (err != SL_OK || strcmp(topic, s->topic) != 0)
+        return err;
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < s->nmap; j++)
+            if (s->map[j].partition == partitions[i] && s->map[j].offset >= 0)
+                offsets_out[i] = s->map[j].offset;
+    return SL_OK;
+}
+
+static sl_err_t hook_batch_done(void *opaque, sl_worker_t *w, const sl_learner_t *learner,
+                                const sl_partoff_t *trained, size_t n, uint64_t batch_index) {
+    (void)learner; /* read through sl_worker_learner: a swap may replace it */
+    (void)batch_index;
+    sl_store_t *s = opaque;
+    note_trained(s, trained, n);
+    s->batches_since++;
+    s->dirty = 1;
+    sl_err_t err = apply_results(s, w);
+    if (err == SL_OK && snapshot_due(s))
+        queue_snapshot(s, w);
+    return err;
+}
+
+static sl_err_t hook_tick(void *opaque, sl_worker_t *w, const sl_learner_t *learner,
+                          const sl_partoff_t *trained, size_t n) {
+    (void)learner; /* read through sl_worker_learner: a swap may replace it */
+    sl_store_t *s = opaque;
+    note_trained(s, trained, n);
+    sl_err_t err = apply_results(s, w);
+    if (err == SL_OK && snapshot_due(s))
+        queue_snapshot(s, w);
+    return err;
+}
+
+static sl_err_t hook_revoke(void *opaque, sl_worker_t *w, const sl_learner_t *learner,
+                            const sl_partoff_t *trained, size_t n, const int32_t *revoked,
+                            size_t nrevoked) {
+    (void)learner; /* read through sl_worker_learner: a swap may replace it */
+    (void)revoked;
+    (void)nrevoked;
+    sl_store_t *s = opaque;
+    note_trained(s, trained, n);
+    return snapshot_now(s, w);
+}
+
+static sl_err_t hook_stop(void *opaque, sl_worker_t *w, const sl_learner_t *learner,
+                          const sl_partoff_t *trained, size_t n) {
+    (void)learner; /* read through sl_worker_learner: a swap may replace it */
+    sl_store_t *s = opaque;
+    note_trained(s, trained, n);
+    return snapshot_now(s, w);
+}
+
+static uint64_t hook_version(void *opaque) {
+    return ((sl_store_t *)opaque)->version;
+}
+
+sl_err_t sl_store_start(sl_store_t *s, sl_worker_hooks_t *hooks, char *errstr, size_t errstr_size) {
+    if (s->started) {
+        sl_errstr_set(errstr, errstr_size, "store: already started");
+        return SL_ERR_STATE;
+    }
+    /* Learn the rollback counter now, so a rollback after this is noticed
+     * with its rewind flag; if Redis does not answer, the first poll learns it. */
+    uint64_t head, rollbacks;
+    char err[256];
+    s->known_rollbacks = UINT64_MAX;
+    if (sl_snapshot_poll(s->snap, &head, &rollbacks, err, sizeof err) == SL_OK)
+        s->known_rollbacks = rollbacks;
+    s->last_poll_ms = sl_now_ms();
+    s->last_snap_ms = sl_now_ms();
+    if (pthread_create(&s->thread, NULL, sl_store_writer_main, s) != 0) {
+        sl_errstr_set(errstr, errstr_size, "store: cannot start the snapshot thread");
+        return SL_ERR_NOMEM;
+    }
+    s->started = 1;
+    *hooks = (sl_worker_hooks_t){.opaque = s,
+                                 .on_assign = hook_assign,
+                                 .on_batch_done = hook_batch_done,
+                                 .on_tick = hook_tick,
+                                 .on_revoke = hook_revoke,
+                                 .on_stop = hook_stop,
+                                 .version = hook_version};
+    return SL_OK;
+}
+
+void sl_store_status(sl_store_t *s, sl_store_status_t *out) {
+    pthread_mutex_lock(&s->mu);
+    *out = s->status;
+    pthread_mutex_unlock(&s->mu);
+}
+
+void sl_store_destroy(sl_store_t *s) {
+    if (!s)
+        return;
+    if (s->started) {
+        pthread_mutex_lock(&s->mu);
+        s->stopping = 1;
+        pthread_cond_broadcast(&s->cv);
+        pthread_mutex_unlock(&s->mu);
+        pthread_join(s->thread, NULL);
+    }
+    if (s->lease && s->redis && !s->lease_lost) {
+        char err[256];
+        sl_lease_release(s->lease, s->redis, err, sizeof err);
+    }
+    sl_store_job_clear(&s->job);
+    free(s->done_offs);
+    sl_learner_destroy(s->sw_learner);
+    sl_snap_meta_clear(&s->sw_meta);
+    sl_lease_destroy(s->lease);
+    sl_snapshot_destroy(s->snap);
+    sl_redis_destroy(s->redis);
+    pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->cv);
+    free(s->map);
+    free(s->url);
+    free(s->name);
+    free(s->topic);
+    free(s);
+}

@@ -1,0 +1,73 @@
+/* store.h - the snapshot store as the worker sees it: hot-standby lease,
+ * recovery of head, and the worker hooks that snapshot off the hot path,
+ * commit offsets only up to durable snapshots and follow rollbacks. */
+#ifndef SL_STORE_H
+#define SL_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/err.h"
+#include "consumer/worker.h"
+#include "model/learner.h"
+
+typedef struct sl_store_config {
+    const char *redis_url;     /* redis://[user:password@]host:port[/db] */
+    const char *model_name;    /* --model-name */
+    const char *topic;         /* the input topic: offsets are kept per (topic, partition) */
+    uint32_t keep_versions;    /* retention (0 = keep all) */
+    uint32_t every_batches;    /* snapshot after this many batches (0 = off) */
+    uint32_t every_ms;         /* ... or this many ms since the last one (0 = off) */
+    uint32_t lease_ttl_ms;     /* 0 = 10000 */
+    uint32_t poll_ms;          /* how often head is polled for rollbacks; 0 = 200 */
+    uint32_t final_timeout_ms; /* revoke/stop: wait this long for the snapshot; 0 = 15000 */
+    size_t chunk_bytes;        /* 0 = SL_SNAPSHOT_DEFAULT_CHUNK */
+} sl_store_config_t;
+
+typedef struct sl_store sl_store_t;
+
+/* Creates the store (strings are copied); does not connect yet. Returns NULL
+ * with errstr for a bad URL or model name (exit status 2) or out of memory.
+ * Free with sl_store_destroy. */
+sl_store_t *sl_store_new(const sl_store_config_t *c, char *errstr, size_t errstr_size);
+
+/* Stops the background thread (after it finishes the write in hand),
+ * releases the lease if held and frees everything; NULL is a no-op. Call
+ * after the worker has stopped. */
+void sl_store_destroy(sl_store_t *s);
+
+/* Makes sl_store_acquire return SL_ERR_STATE soon. Async-signal-safe. */
+void sl_store_cancel(sl_store_t *s);
+
+/* Waits as a hot standby (consuming nothing) until this process holds the
+ * model's lease, polling about four times per TTL, so it takes over within
+ * the TTL after the holder dies. Redis failures while waiting are logged and
+ * retried. Returns SL_OK when held, SL_ERR_STATE when cancelled. */
+sl_err_t sl_store_acquire(sl_store_t *s, char *errstr, size_t errstr_size);
+
+/* Loads head (verifying checksums, falling back loudly past bad versions
+ * and moving head to the version loaded) into *learner (caller's) and
+ * remembers its offsets and version. `expect` is the configured
+ * architecture: a stored one that differs is SL_ERR_MISMATCH (exit 2).
+ * Returns SL_ERR_EOF when the model has no version yet (start from --init or
+ * the seed; *learner NULL); SL_ERR_CHECKSUM when none loads; SL_ERR_REDIS. */
+sl_err_t sl_store_load(sl_store_t *s, const sl_model_config_t *expect, sl_learner_t **learner,
+                       char *errstr, size_t errstr_size);
+
+/* Starts the background writer (its own Redis connection) and fills *hooks
+ * for sl_worker_config_t.hooks. Call after sl_store_acquire/sl_store_load.
+ * SL_ERR_NOMEM or SL_ERR_STATE (already started, or lease not held). */
+sl_err_t sl_store_start(sl_store_t *s, sl_worker_hooks_t *hooks, char *errstr, size_t errstr_size);
+
+/* A thread-safe read-out for stats lines and tests. */
+typedef struct sl_store_status {
+    uint64_t version;     /* the version the worker's weights descend from */
+    uint64_t published;   /* snapshots published by this process */
+    uint64_t failed;      /* snapshot attempts that failed (Redis) */
+    uint64_t switches;    /* learners swapped in (rollback, stale lineage) */
+    int redis_ok;         /* 0 while the last Redis call failed */
+    char last_error[256]; /* "" when redis_ok */
+} sl_store_status_t;
+void sl_store_status(sl_store_t *s, sl_store_status_t *out);
+
+#endif
