@@ -3,8 +3,8 @@
  * messages of an input topic in a consumer group and produces, for each, one
  * small fixed payload with the same key to an output topic, then flushes and
  * exits. Not a test; bench/kafka.sh builds it with:
- *   gcc -O2 -std=c11 -D_GNU_SOURCE bench/bare_loop.c $(pkg-config --cflags --libs rdkafka) -o bare_loop
- * usage: bare_loop BROKERS GROUP INPUT_TOPIC OUTPUT_TOPIC N */
+ *   gcc -O2 -std=c11 -D_GNU_SOURCE bench/bare_loop.c $(pkg-config --cflags --libs rdkafka) -o
+ * bare_loop usage: bare_loop BROKERS GROUP INPUT_TOPIC OUTPUT_TOPIC N */
 #include <librdkafka/rdkafka.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,7 +46,8 @@ int main(int argc, char **argv) {
         die("subscribe", argv[3]);
     rd_kafka_topic_partition_list_destroy(topics);
     /* A prediction-sized payload: {"id": nil, "pred": 0.5f, "version": 0, "step": 0}. */
-    static const char payload[] = "\x84\xa2id\xc0\xa4pred\xca\x3f\x00\x00\x00\xa7version\x00\xa4step\x00";
+    static const char payload[] =
+        "\x84\xa2id\xc0\xa4pred\xca\x3f\x00\x00\x00\xa7version\x00\xa4step\x00";
     while (seen < n) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(cons, 100);
         if (!m)
