@@ -192,7 +192,7 @@ static int add_kafka_pair(sl_opts_t *o, const char *pair, sl_opt_source_t src, c
     const char *eq = strchr(pair, '=');
     if (!eq || eq == pair) {
         sl_errstr_set(errstr, errstr_size, "%s: expected name=value, got \"%s\"", origin,
-                      sl_opts_key_is_secret(pair) ? "***" : pair);
+                      sl_redact_key_is_secret(pair) ? "***" : pair);
         return -1;
     }
     if (add_kafka(o, pair, (size_t)(eq - pair), eq + 1, src) != 0) {
@@ -626,30 +626,4 @@ void sl_opts_print_markdown(FILE *out) {
         }
         fprintf(out, " |\n");
     }
-}
-
-int sl_opts_key_is_secret(const char *key) {
-    static const char *needles[] = {"password",    "secret",  "sasl.oauthbearer.config",
-                                    "ssl.key.pem", "ssl_key", "token"};
-    for (size_t i = 0; i < sizeof needles / sizeof needles[0]; i++)
-        if (strcasestr(key, needles[i]))
-            return 1;
-    return 0;
-}
-
-void sl_redact_url(const char *url, char *out, size_t out_size) {
-    const char *scheme = strstr(url, "://");
-    const char *start = scheme ? scheme + 3 : url;
-    const char *at = strchr(start, '@');
-    const char *slash = strchr(start, '/');
-    if (!at || (slash && slash < at)) {
-        snprintf(out, out_size, "%s", url);
-        return;
-    }
-    const char *colon = memchr(start, ':', (size_t)(at - start));
-    if (!colon) { /* user only, no password */
-        snprintf(out, out_size, "%s", url);
-        return;
-    }
-    snprintf(out, out_size, "%.*s:***%s", (int)(colon - url), url, at);
 }

@@ -8,6 +8,7 @@
 #include <stdio.h>
 
 #include "common/err.h"
+#include "common/redact.h"
 
 /* Which commands an option belongs to (bit mask). */
 enum {
@@ -101,12 +102,5 @@ void sl_opts_print_help(unsigned command, const char *usage, FILE *out);
 
 /* Writes the Markdown configuration reference (docs/CONFIGURATION.md) from the table. */
 void sl_opts_print_markdown(FILE *out);
-
-/* Is `key` a librdkafka property or option whose value must never be printed
- * (sasl.password, ssl.key.password, *secret*, *password*, ...)? */
-int sl_opts_key_is_secret(const char *key);
-
-/* Copies url into out with any "user:password@" password replaced by "***". */
-void sl_redact_url(const char *url, char *out, size_t out_size);
 
 #endif

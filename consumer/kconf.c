@@ -5,8 +5,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "../cli/options.h"
 #include "../common/log.h"
+#include "../common/redact.h"
 
 typedef struct kv {
     const char *name, *value;
@@ -60,7 +60,7 @@ static int set_prop(rd_kafka_conf_t *conf, const char *shown, const char *name, 
     char why[512];
     if (rd_kafka_conf_set(conf, name, value, why, sizeof why) == RD_KAFKA_CONF_OK)
         return 0;
-    if (sl_opts_key_is_secret(name))
+    if (sl_redact_key_is_secret(name))
         sl_errstr_set(errstr, errstr_size, "kafka property %s: invalid value (not shown: secret)",
                       shown);
     else

@@ -43,7 +43,7 @@ typedef struct sl_kconf_spec {
  * Returns NULL (exit status 2 for the caller) with errstr naming the property
  * and librdkafka's reason, e.g. "kafka property foo.bar: No such
  * configuration property: \"foo.bar\""; the value of a secret property
- * (sl_opts_key_is_secret) is never copied into errstr. On success the caller
+ * (sl_redact_key_is_secret) is never copied into errstr. On success the caller
  * owns the conf (rd_kafka_new takes it, or rd_kafka_conf_destroy). */
 rd_kafka_conf_t *sl_kconf_build(const sl_kconf_spec_t *spec, sl_kconf_role_t role, char *errstr,
                                 size_t errstr_size);

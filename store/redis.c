@@ -10,8 +10,8 @@
 #include <strings.h>
 #include <sys/time.h>
 
-#include "cli/options.h"
 #include "common/log.h"
+#include "common/redact.h"
 
 struct sl_redis {
     sl_redis_url_t url;

@@ -211,10 +211,10 @@ static void test_kafka_properties_pass_through_with_precedence(void **state) {
 
 static void test_secret_keys_and_url_redaction(void **state) {
     (void)state;
-    assert_true(sl_opts_key_is_secret("sasl.password"));
-    assert_true(sl_opts_key_is_secret("ssl.key.password"));
-    assert_true(sl_opts_key_is_secret("sasl.oauthbearer.client.secret"));
-    assert_false(sl_opts_key_is_secret("bootstrap.servers"));
+    assert_true(sl_redact_key_is_secret("sasl.password"));
+    assert_true(sl_redact_key_is_secret("ssl.key.password"));
+    assert_true(sl_redact_key_is_secret("sasl.oauthbearer.client.secret"));
+    assert_false(sl_redact_key_is_secret("bootstrap.servers"));
     char out[128];
     sl_redact_url("redis://user:hunter2@db:6379/2", out, sizeof out);
     assert_string_equal(out, "redis://user:***@db:6379/2");

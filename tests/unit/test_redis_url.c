@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/options.h"
+#include "common/redact.h"
 #include "store/keys.h"
 #include "store/redis.h"
 
