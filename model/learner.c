@@ -56,6 +56,39 @@ void sl_learner_destroy(sl_learner_t *l) {
     free(l);
 }
 
+sl_err_t sl_learner_copy(sl_learner_t *dst, const sl_learner_t *src) {
+    size_t n = sl_model_n_params(src->model);
+    size_t ns = sl_optim_n_state(src->optim);
+    sl_metrics_state_t ms, md;
+    const sl_metrics_sample_t *ring, *dring;
+    sl_metrics_get_state(src->metrics, &ms, &ring);
+    sl_metrics_get_state(dst->metrics, &md, &dring);
+    if (n != sl_model_n_params(dst->model) || ns != sl_optim_n_state(dst->optim) ||
+        sl_learner_optim_config(src)->kind != sl_learner_optim_config(dst)->kind ||
+        ms.window != md.window || ms.classification != md.classification)
+        return SL_ERR_MISMATCH;
+    memcpy(sl_model_params(dst->model), sl_model_params(src->model), n * sizeof(float));
+    for (size_t i = 0; i < ns; i++)
+        memcpy(sl_optim_state(dst->optim, i), sl_optim_state(src->optim, i), n * sizeof(float));
+    sl_optim_set_steps(dst->optim, sl_optim_steps(src->optim));
+    dst->counters = src->counters;
+    return sl_metrics_set_state(dst->metrics, &ms, ring) == SL_OK ? SL_OK : SL_ERR_MISMATCH;
+}
+
+sl_learner_t *sl_learner_clone(const sl_learner_t *src) {
+    sl_metrics_state_t ms;
+    const sl_metrics_sample_t *ring;
+    sl_metrics_get_state(src->metrics, &ms, &ring);
+    char why[256];
+    sl_learner_t *l = sl_learner_create(sl_model_config(src->model), sl_learner_optim_config(src),
+                                        ms.window, why, sizeof why);
+    if (l && sl_learner_copy(l, src) != SL_OK) {
+        sl_learner_destroy(l);
+        return NULL;
+    }
+    return l;
+}
+
 sl_model_t *sl_learner_model(sl_learner_t *l) {
     return l->model;
 }

@@ -73,6 +73,18 @@ void sl_learner_params_changed(sl_learner_t *l);
 sl_err_t sl_learner_batch(sl_learner_t *l, const sl_input_t *x, const sl_targets_t *t, float *out,
                           sl_batch_result_t *res);
 
+/* Copies everything that makes src what it is - weights, optimizer state and
+ * step count, counters, prequential metrics - into dst, which must have been
+ * made with the same architecture, optimizer and metrics window (e.g. by
+ * sl_learner_clone). Plain memcpy of the arrays: the cheap way for a worker to
+ * hand a consistent copy to a background snapshot writer. Returns
+ * SL_ERR_MISMATCH, dst unchanged, when the two differ in shape. */
+sl_err_t sl_learner_copy(sl_learner_t *dst, const sl_learner_t *src);
+
+/* A new learner equal to src (sl_learner_copy into a fresh one). NULL on out
+ * of memory. Free with sl_learner_destroy. */
+sl_learner_t *sl_learner_clone(const sl_learner_t *src);
+
 /* Counters since creation (restored by the state blob). */
 typedef struct sl_learner_counters {
     uint64_t step;          /* optimizer steps applied */

@@ -315,10 +315,62 @@ static void test_ftrl_sparse_touches_only_used_columns(void **state) {
     sl_learner_destroy(l);
 }
 
+/* A clone saves to the same bytes as its original and trains on identically;
+ * copying between learners of different shapes is refused. */
+static void test_clone_and_copy(void **state) {
+    (void)state;
+    sl_optim_config_t oc = sl_optim_config_default(SL_OPTIM_ADAM);
+    sl_learner_t *a = make(SL_HEAD_SOFTMAX, 10, 4, oc);
+    twin_t tw;
+    float out[4 * 3];
+    sl_batch_result_t res;
+    for (int b = 0; b < 3; b++) {
+        make_twin(&tw, b, SL_HEAD_SOFTMAX);
+        sl_input_t x = {.n = 4, .dim = 10, .dense = tw.dense};
+        sl_targets_t t = {tw.y, tw.w, tw.lab};
+        assert_int_equal(sl_learner_batch(a, &x, &t, out, &res), SL_OK);
+    }
+    sl_learner_t *c = sl_learner_clone(a);
+    assert_non_null(c);
+    uint8_t *ba, *bc;
+    size_t la, lc;
+    assert_int_equal(sl_learner_save(a, &ba, &la), SL_OK);
+    assert_int_equal(sl_learner_save(c, &bc, &lc), SL_OK);
+    assert_int_equal(la, lc);
+    assert_memory_equal(ba, bc, la);
+    free(ba);
+    free(bc);
+
+    make_twin(&tw, 7, SL_HEAD_SOFTMAX);
+    sl_input_t x = {.n = 4, .dim = 10, .dense = tw.dense};
+    sl_targets_t t = {tw.y, tw.w, tw.lab};
+    assert_int_equal(sl_learner_batch(a, &x, &t, out, &res), SL_OK);
+    assert_int_equal(sl_learner_batch(c, &x, &t, out, &res), SL_OK);
+    size_t np = sl_model_n_params(sl_learner_model(a));
+    assert_memory_equal(sl_model_params(sl_learner_model(a)), sl_model_params(sl_learner_model(c)),
+                        np * sizeof(float));
+
+    /* copy back over a diverged learner restores it exactly */
+    assert_int_equal(sl_learner_batch(c, &x, &t, out, &res), SL_OK);
+    assert_int_equal(sl_learner_copy(c, a), SL_OK);
+    assert_memory_equal(sl_model_params(sl_learner_model(a)), sl_model_params(sl_learner_model(c)),
+                        np * sizeof(float));
+    assert_int_equal(sl_learner_counters(c).step, sl_learner_counters(a).step);
+
+    sl_learner_t *other = make(SL_HEAD_SOFTMAX, 10, 5, oc);
+    float before = sl_model_params(sl_learner_model(other))[0];
+    assert_int_equal(sl_learner_copy(other, a), SL_ERR_MISMATCH);
+    assert_true(sl_model_params(sl_learner_model(other))[0] == before);
+    sl_learner_destroy(other);
+    sl_learner_destroy(c);
+    sl_learner_destroy(a);
+}
+
 int main(void) {
     sl_linalg_set_threads(1);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_predict_before_step_and_sgd_update),
+        cmocka_unit_test(test_clone_and_copy),
         cmocka_unit_test(test_unlabelled_batch_changes_nothing),
         cmocka_unit_test(test_metrics_use_pre_step_outputs),
         cmocka_unit_test(test_bad_batches_change_nothing),
