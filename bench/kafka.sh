@@ -41,7 +41,7 @@ measure() {
   [ "$stop" = yes ] && pkill -TERM -P "$pid" || true
   wait "$pid"
   read -r user sys rss < "$data/time.$name"
-  echo "$name $(echo "$t1 - $t0" | bc) $(echo "$user + $sys" | bc) $rss"
+  echo "$name $(printf "%.3f %.2f" "$(echo "$t1 - $t0" | bc)" "$(echo "$user + $sys" | bc)") $rss"  # JSON needs the leading 0
 }
 
 common="--brokers $bs --input-topic in --dim 32 --batch-size 256"
@@ -61,7 +61,9 @@ lat_n=$(( n / 3 ))
   --batch-size 256 --linger-ms 20 --kafka-opt consumer.fetch.wait.max.ms=5 \
   >/dev/null 2>"$data/log.latency" &
 wk=$!
-sleep 3
+# Offer load only once the group has assigned the partitions: samples sent
+# before that wait for the join, which is start-up, not steady-state latency.
+for _ in $(seq 300); do grep -q 'partitions assigned' "$data/log.latency" && break; sleep 0.1; done
 "$bin" gen --dim 32 --samples "$lat_n" --seed 2 --rate 20000 --brokers "$bs" --topic lat-in 2>/dev/null
 $py bench/kafka_tools.py wait "$bs" lat-out "$lat_n" 300 >/dev/null
 kill -TERM "$wk"; wait "$wk" || true
