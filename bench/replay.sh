@@ -30,7 +30,7 @@ run() {
   /usr/bin/time -f "%e %U %S %M" -o "$data/time.$name" "$@" 2>"$data/log.$name" >/dev/null ||
     { echo "$name failed:"; tail -5 "$data/log.$name"; exit 1; }
   read -r wall user sys rss < "$data/time.$name"
-  echo "$name $wall $(echo "$user + $sys" | bc) $rss"
+  echo "$name $wall $(printf "%.2f" "$(echo "$user + $sys" | bc)") $rss"  # printf: JSON needs the leading 0
 }
 
 results=()
@@ -64,7 +64,7 @@ for r in "${results[@]}"; do
   read -r label samples _ swall scpu srss _ twall tcpu trss <<<"$r"
   srate=$(printf '%.0f' "$(rate_sl "$label")")
   trate=$(rate_pt "$label")
-  ratio=$(echo "scale=1; $srate / $trate" | bc)
+  ratio=$(printf "%.1f" "$(echo "scale=3; $srate / $trate" | bc)")
   printf '%-8s %9d | %14d %8d %7s | %14d %8d %7s | %6sx\n' "$label" "$samples" "$srate" \
     $((srss / 1024)) "$scpu" "$trate" $((trss / 1024)) "$tcpu" "$ratio"
   json+="{\"case\":\"$label\",\"samples\":$samples,\"streamlearn\":{\"samples_per_s\":$srate,\"wall_s\":$swall,\"cpu_s\":$scpu,\"rss_kb\":$srss},\"pytorch\":{\"samples_per_s\":$trate,\"wall_s\":$twall,\"cpu_s\":$tcpu,\"rss_kb\":$trss},\"speedup\":$ratio},"

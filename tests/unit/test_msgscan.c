@@ -34,7 +34,7 @@ static void test_head_reads_every_int_form(void **state) {
         {{0xd3, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfd}, SL_MP_INT, -3, 9},
     };
     for (size_t i = 0; i < LEN(cases); i++) {
-        sl_mp_head_t h;
+        sl_mp_head_t h = {0};
         int hl = sl_mp_read_head(cases[i].b, (size_t)cases[i].hl, &h);
         assert_int_equal(hl, cases[i].hl);
         assert_int_equal(h.kind, cases[i].kind);
