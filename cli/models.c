@@ -131,7 +131,7 @@ static void metric_text(const char *metrics, const char *name, char *out, size_t
     cJSON *j = cJSON_Parse(metrics ? metrics : "");
     const cJSON *v = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "total"), name);
     if (cJSON_IsNumber(v))
-        snprintf(out, out_size, "%.4g", v->valuedouble);
+        snprintf(out, out_size, "%.4f", v->valuedouble);
     else
         snprintf(out, out_size, "-");
     cJSON_Delete(j);
