@@ -8,6 +8,7 @@
 
 #include "cli/commands.h"
 #include "cli/learnconf.h"
+#include "cli/ops.h"
 #include "cli/options.h"
 #include "common/log.h"
 #include "consumer/devkafka.h"
@@ -19,18 +20,27 @@
 #define EMBEDDED_OUTPUT_PARTITIONS 4
 #define EMBEDDED_DLQ_PARTITIONS 1
 
+/* --role, in the option's choice order. */
+enum { ROLE_TRAINER, ROLE_PREDICTOR, ROLE_BOTH };
+static const char *const role_names[] = {"trainer", "predictor", "both"};
+
 static const char usage[] =
     "usage: streamlearn run [learning flags] --brokers LIST --group G --input-topic T\n"
-    "       --output-topic P [--dlq-topic D] [--kafka-opt name=value ...]\n\n"
+    "       --output-topic P [--dlq-topic D] [--kafka-opt name=value ...]\n"
+    "       [--role both|trainer|predictor --redis URL --model-name NAME] [--http-port N]\n\n"
     "The worker: consumes samples, predicts every sample with the weights before its\n"
     "mini-batch's update, produces one prediction per sample (keyed like its input,\n"
     "header model.version), then trains on the labelled ones. Offsets are committed\n"
     "once predictions are delivered (at-least-once). Bad samples go to --dlq-topic.\n"
     "SIGTERM/SIGINT: finish the batch, flush, commit, exit 0; a second signal exits\n"
-    "at once. --brokers embedded starts an in-process development cluster.";
+    "at once. --brokers embedded starts an in-process development cluster.\n\n"
+    "Roles: trainer = the one learner per --model-name (a second waits as hot standby),\n"
+    "--output-topic optional; predictor = forward pass only, follows head in Redis, any\n"
+    "number of replicas. Trainer and predictors must use different --group values.";
 
 static sl_worker_t *volatile g_worker;
 static sl_store_t *volatile g_store;
+static sl_ops_t *volatile g_ops;
 static atomic_int g_signals;
 
 static void on_signal(int sig) {
@@ -41,6 +51,8 @@ static void on_signal(int sig) {
         sl_worker_stop(g_worker);
     if (g_store)
         sl_store_cancel(g_store); /* a hot standby stops waiting for the lease */
+    if (g_ops)
+        sl_ops_set_phase(g_ops, SL_OPS_STOPPING);
 }
 
 static void install_signals(void) {
@@ -59,6 +71,9 @@ typedef struct run {
     sl_devkafka_t *dev;
     sl_store_t *store;
     sl_worker_hooks_t hooks;
+    int role;
+    sl_ops_t *ops;
+    sl_worker_observer_t obs;
 } run_t;
 
 static int load_uint32(const sl_opts_t *o, const char *name, uint32_t *out, char *errstr,
@@ -82,11 +97,14 @@ static int load_kafka(const sl_opts_t *o, run_t *r, char *errstr, size_t errstr_
         sl_errstr_set(errstr, errstr_size, "--brokers: required (a bootstrap list or embedded)");
         return -1;
     }
-    if (!c->input_topic || !c->output_topic) {
+    if (!c->input_topic || (!c->output_topic && r->role != ROLE_TRAINER)) {
         sl_errstr_set(errstr, errstr_size, "%s: required",
                       c->input_topic ? "--output-topic" : "--input-topic");
         return -1;
     }
+    if (c->output_topic && !*c->output_topic)
+        c->output_topic = NULL;
+    c->predict_only = r->role == ROLE_PREDICTOR;
     if (load_uint32(o, "linger-ms", &c->linger_ms, errstr, errstr_size) ||
         load_uint32(o, "stats-interval-ms", &c->stats_interval_ms, errstr, errstr_size))
         return -1;
@@ -145,17 +163,26 @@ static int start_store(const sl_opts_t *o, run_t *r, sl_learner_t **learner, cha
     sc.keep_versions = (uint32_t)keep;
     sc.every_batches = (uint32_t)batches;
     sc.every_ms = (uint32_t)ms;
+    sc.follower = r->role == ROLE_PREDICTOR;
     r->store = sl_store_new(&sc, errstr, errstr_size);
     if (!r->store)
         return 2;
     g_store = r->store;
-    sl_err_t err = sl_store_acquire(r->store, errstr, errstr_size);
+    if (r->ops)
+        sl_ops_set_store(r->ops, r->store);
+    if (r->ops)
+        sl_ops_set_phase(r->ops, sc.follower ? SL_OPS_STARTING : SL_OPS_STANDBY);
+    /* a predictor takes no lease; a trainer waits here as a hot standby */
+    sl_err_t err = sc.follower ? SL_OK : sl_store_acquire(r->store, errstr, errstr_size);
     if (err == SL_ERR_STATE)
         return 0; /* stopped by a signal while on standby */
+    if (r->ops && !atomic_load(&g_signals))
+        sl_ops_set_phase(r->ops, SL_OPS_STARTING);
     if (err == SL_OK)
         err = sl_store_load(r->store, &r->lc.model, learner, errstr, errstr_size);
     if (err == SL_ERR_EOF)
-        err = SL_OK; /* no version yet: --init or the seeded initialisation */
+        err = SL_OK; /* no version yet: --init or the seeded initialisation (a
+                      * predictor serves it as version 0 until one appears) */
     if (err == SL_ERR_MISMATCH)
         return 2;
     if (err == SL_OK)
@@ -164,6 +191,47 @@ static int start_store(const sl_opts_t *o, run_t *r, sl_learner_t **learner, cha
         return 1;
     r->wc.hooks = &r->hooks;
     return -1;
+}
+
+/* --role and the flags it needs. Returns 0, or -1 with errstr (exit 2). */
+static int load_role(const sl_opts_t *o, run_t *r, char *errstr, size_t errstr_size) {
+    if (sl_opts_choice(o, "role", &r->role, errstr, errstr_size) != SL_OK)
+        return -1;
+    if (r->role != ROLE_BOTH && !sl_opts_isset(o, "redis")) {
+        sl_errstr_set(errstr, errstr_size, "--redis: required with --role %s", role_names[r->role]);
+        return -1;
+    }
+    return 0;
+}
+
+/* --http-port > 0: probes, metrics and the status page, started before the
+ * lease wait so a standby answers its probes. Returns 0, -1 with errstr
+ * and *code set. */
+static int start_ops(const sl_opts_t *o, run_t *r, int *code, char *errstr, size_t errstr_size) {
+    uint64_t port = 0;
+    const char *bind = NULL, *model = NULL;
+    *code = 2;
+    if (sl_opts_uint(o, "http-port", 0, 65535, &port, errstr, errstr_size) != SL_OK)
+        return -1;
+    if (port == 0)
+        return 0;
+    sl_opts_str(o, "http-bind", &bind);
+    sl_opts_str(o, "model-name", &model);
+    sl_ops_config_t oc = {.bind_addr = bind && *bind ? bind : NULL,
+                          .port = (uint16_t)port,
+                          .model = model ? model : "",
+                          .role = role_names[r->role]};
+    char why[400];
+    r->ops = sl_ops_new(&oc, why, sizeof why);
+    if (!r->ops) {
+        sl_errstr_set(errstr, errstr_size, "--http-port %u: %s", (unsigned)port, why);
+        *code = 1;
+        return -1;
+    }
+    g_ops = r->ops;
+    sl_ops_observer(r->ops, &r->obs);
+    r->wc.observer = &r->obs;
+    return 0;
 }
 
 int sl_cmd_run(int argc, char **argv) {
@@ -191,9 +259,14 @@ int sl_cmd_run(int argc, char **argv) {
         goto bad;
     }
     if (sl_learnconf_load(o, &r.lc, errstr, sizeof errstr) != SL_OK ||
+        load_role(o, &r, errstr, sizeof errstr) != 0 ||
         load_kafka(o, &r, errstr, sizeof errstr) != 0)
         goto bad;
     install_signals();
+    if (start_ops(o, &r, &code, errstr, sizeof errstr) != 0) {
+        fprintf(stderr, "streamlearn run: %s\n", errstr);
+        goto out;
+    }
     if (sl_opts_isset(o, "redis")) {
         code = start_store(o, &r, &learner, errstr, sizeof errstr);
         if (code >= 0) {
@@ -220,13 +293,19 @@ int sl_cmd_run(int argc, char **argv) {
     }
     learner = NULL; /* owned by the worker */
     g_worker = w;
+    if (r.ops && !atomic_load(&g_signals))
+        sl_ops_set_phase(r.ops, SL_OPS_RUNNING);
     code = atomic_load(&g_signals) ? 0 : sl_worker_run(w);
     g_worker = NULL;
+    if (r.ops)
+        sl_ops_set_phase(r.ops, SL_OPS_STOPPING);
     goto out;
 bad:
     fprintf(stderr, "streamlearn run: %s\n", errstr);
     code = 2;
 out:
+    g_ops = NULL;
+    sl_ops_destroy(r.ops); /* before the store its handler reads */
     sl_worker_destroy(w);
     g_store = NULL;
     sl_store_destroy(r.store); /* after the worker: its final snapshot is written */

@@ -1,93 +1,19 @@
 /* worker.c - the single-threaded poll loop around librdkafka: batches, the
- * test-then-train step, outputs with delivery tracking, commits, rebalances. */
-#include "worker.h"
-
-#include <stdatomic.h>
+ * test-then-train step, commits, rebalances (outputs: worker_out.c). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../common/buf.h"
-#include "../common/log.h"
-#include "batch.h"
-#include "encode.h"
+#include "worker_internal.h"
 
-#define POLL_MS 100
-#define TICK_MS 200
-#define NESTED_POLL_MS 500
-#define DEFAULT_COMMIT_MS 1000
-#define DEFAULT_SETTLE_MS 60000
-
-/* One consumed message of the batch in hand. Slots of the batch carry its index as tag. */
-typedef struct inmsg {
-    rd_kafka_message_t *rkm;
-    int32_t partition;
-    int64_t offset;
-    uint32_t gen;
-    int dlq_handled; /* its first bad sample was dealt with (DLQ copy or count) */
-} inmsg_t;
-
-/* Per input partition, indexed by partition id. */
-typedef struct pstate {
-    int64_t trained;   /* next offset after the last trained message; SL_OFFSET_NONE */
-    int64_t durable;   /* from the hooks; SL_OFFSET_NONE */
-    int64_t committed; /* last committed by us; SL_OFFSET_NONE */
-    int64_t unsent;    /* a final commit the coordinator refused (mid-rebalance); SL_OFFSET_NONE */
-    int64_t consumed;  /* last consumed offset, -1 before any */
-} pstate_t;
-
-/* The opaque of one produced output: which input message it answers. */
-typedef struct ticket {
-    int32_t partition;
-    int64_t offset;
-    uint32_t gen;
-    int dlq;
-} ticket_t;
-
-struct sl_worker {
-    sl_worker_config_t c;
-    sl_worker_hooks_t hooks;
-    int has_hooks;
-    char *input_topic, *output_topic, *dlq_topic;
-    rd_kafka_t *consumer, *producer;
-    rd_kafka_topic_t *out_rkt, *dlq_rkt;
-    sl_learner_t *learner;
-    sl_decoder_t *decoder;
-    sl_batch_t *batch;
-    float *pred;
-    uint32_t out_dim;
-    sl_buf_t enc;
-    inmsg_t *msgs;
-    size_t nmsgs, msgs_cap;
-    uint64_t batch_open_ms;
-    sl_offsets_t *offsets;
-    pstate_t *ps;
-    size_t nps;
-    sl_partoff_t *table; /* scratch for hook tables */
-    rd_kafka_topic_partition_list_t *assigned;
-    rd_kafka_message_t **stash; /* consumed while producing was blocked */
-    size_t nstash, stash_cap;
-    rd_kafka_topic_partition_list_t *pending_rb;
-    rd_kafka_resp_err_t pending_rb_type;
-    atomic_int stop;
-    int fatal;
-    int in_batch, paused, tick_due;
-    int ran; /* sl_worker_run was called: the consumer was subscribed and closed */
-    uint64_t in_flight;
-    uint64_t last_commit_ms, last_stats_ms, last_tick_ms, last_consumer_poll_ms;
-    uint64_t stats_samples;
-    sl_worker_stats_t st;
-    sl_ratelimit_t bad_log, err_log;
-};
-
-static void set_fatal(sl_worker_t *w, const char *what, const char *why) {
+void sl_worker_fatal(sl_worker_t *w, const char *what, const char *why) {
     if (!w->fatal)
         sl_log(SL_LOG_ERROR, what, SL_STR("error", why));
     w->fatal = 1;
 }
 
-static void log_rl(sl_worker_t *w, sl_ratelimit_t *rl, const char *msg, const char *error,
-                   int32_t partition, int64_t offset) {
+void sl_worker_log_rl(sl_worker_t *w, sl_ratelimit_t *rl, const char *msg, const char *error,
+                      int32_t partition, int64_t offset) {
     uint64_t suppressed = 0;
     if (sl_ratelimit_allow(rl, sl_now_ms(), &suppressed))
         sl_log(SL_LOG_WARN, msg, SL_STR("error", error), SL_STR("topic", w->input_topic),
@@ -130,34 +56,16 @@ static size_t trained_table(sl_worker_t *w) {
 
 /* ---- librdkafka callbacks ---- */
 
-static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
-    (void)rk;
-    sl_worker_t *w = opaque;
-    ticket_t *t = m->_private;
-    w->in_flight--;
-    if (m->err) {
-        set_fatal(w, "output could not be delivered; its input offset stays uncommitted",
-                  rd_kafka_err2str(m->err));
-    } else {
-        if (t->dlq)
-            w->st.dlq++;
-        else
-            w->st.delivered++;
-        sl_offsets_release(w->offsets, t->partition, t->gen, t->offset);
-    }
-    free(t);
-}
-
 static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque) {
     sl_worker_t *w = opaque;
     if (err == RD_KAFKA_RESP_ERR__FATAL) {
         char why[512];
         rd_kafka_fatal_error(rk, why, sizeof why);
-        set_fatal(w, "fatal Kafka error", why);
+        sl_worker_fatal(w, "fatal Kafka error", why);
     } else if (err == RD_KAFKA_RESP_ERR__AUTHENTICATION) {
-        set_fatal(w, "Kafka authentication failed", reason);
+        sl_worker_fatal(w, "Kafka authentication failed", reason);
     } else {
-        log_rl(w, &w->err_log, "Kafka client error", reason, -1, -1);
+        sl_worker_log_rl(w, &w->err_log, "Kafka client error", reason, -1, -1);
     }
 }
 
@@ -180,150 +88,6 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     handle_rebalance(w, err, parts);
 }
 
-/* ---- producing ---- */
-
-static void pause_all(sl_worker_t *w) {
-    if (!w->paused && w->assigned && w->assigned->cnt > 0)
-        rd_kafka_pause_partitions(w->consumer, w->assigned);
-    w->paused = 1;
-}
-
-static void resume_all(sl_worker_t *w) {
-    if (w->paused && w->assigned && w->assigned->cnt > 0)
-        rd_kafka_resume_partitions(w->consumer, w->assigned);
-    w->paused = 0;
-}
-
-static int stash_push(sl_worker_t *w, rd_kafka_message_t *m) {
-    if (w->nstash == w->stash_cap) {
-        size_t cap = w->stash_cap ? w->stash_cap * 2 : 64;
-        rd_kafka_message_t **s = realloc(w->stash, cap * sizeof *s);
-        if (!s) {
-            rd_kafka_message_destroy(m);
-            set_fatal(w, "out of memory", "message stash");
-            return -1;
-        }
-        w->stash = s;
-        w->stash_cap = cap;
-    }
-    w->stash[w->nstash++] = m;
-    return 0;
-}
-
-/* Keeps the group membership alive while a full producer queue blocks us:
- * fetching is paused, so this mostly serves heartbeat-related callbacks. */
-static void nested_consumer_poll(sl_worker_t *w) {
-    w->last_consumer_poll_ms = sl_now_ms();
-    for (int i = 0; i < 1000; i++) {
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(w->consumer, 0);
-        if (!m || stash_push(w, m) != 0)
-            return;
-    }
-}
-
-/* Produces one message; on a full queue waits (polling, fetching paused),
- * never drops. Headers pass to librdkafka on success and stay the caller's
- * on failure. */
-static int produce(sl_worker_t *w, rd_kafka_topic_t *rkt, const rd_kafka_message_t *in,
-                   const void *value, size_t len, rd_kafka_headers_t *hdrs, ticket_t *t) {
-    for (;;) {
-        rd_kafka_resp_err_t err = rd_kafka_producev(
-            w->producer, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_PARTITION(RD_KAFKA_PARTITION_UA),
-            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_KEY(in->key, in->key_len),
-            RD_KAFKA_V_VALUE((void *)value, len), RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE(t),
-            RD_KAFKA_V_END);
-        if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-            w->in_flight++;
-            return 0;
-        }
-        if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-            set_fatal(w, "cannot produce", rd_kafka_err2str(err));
-            return -1;
-        }
-        pause_all(w);
-        rd_kafka_poll(w->producer, POLL_MS);
-        if (w->fatal)
-            return -1;
-        if (sl_now_ms() - w->last_consumer_poll_ms >= NESTED_POLL_MS)
-            nested_consumer_poll(w);
-    }
-}
-
-static rd_kafka_headers_t *source_headers(const inmsg_t *m, const char *topic, const char *error) {
-    char part[24], off[24];
-    snprintf(part, sizeof part, "%d", (int)m->partition);
-    snprintf(off, sizeof off, "%lld", (long long)m->offset);
-    rd_kafka_headers_t *h = rd_kafka_headers_new(4);
-    rd_kafka_header_add(h, "error", -1, error, -1);
-    rd_kafka_header_add(h, "source.topic", -1, topic, -1);
-    rd_kafka_header_add(h, "source.partition", -1, part, -1);
-    rd_kafka_header_add(h, "source.offset", -1, off, -1);
-    return h;
-}
-
-/* Produces the output of slot i: a prediction for a good sample; for the
- * first bad sample of a message, the message's original bytes to the DLQ. */
-static int emit_slot(sl_worker_t *w, size_t i, uint64_t version, uint64_t step) {
-    sl_slot_view_t v;
-    sl_batch_slot(w->batch, i, &v);
-    inmsg_t *m = &w->msgs[v.tag];
-    rd_kafka_topic_t *rkt;
-    rd_kafka_headers_t *h;
-    const void *value;
-    size_t len;
-    if (v.good) {
-        sl_buf_reset(&w->enc);
-        sl_err_t err =
-            sl_encode_prediction(&w->enc, v.id, v.id_len, w->c.decode.head,
-                                 w->pred + v.row * w->out_dim, w->out_dim, version, step);
-        if (err != SL_OK) {
-            set_fatal(w, "cannot encode prediction", sl_err_str(err));
-            return -1;
-        }
-        char ver[24];
-        snprintf(ver, sizeof ver, "%llu", (unsigned long long)version);
-        h = rd_kafka_headers_new(1);
-        rd_kafka_header_add(h, "model.version", -1, ver, -1);
-        rkt = w->out_rkt;
-        value = w->enc.data;
-        len = w->enc.len;
-        w->st.samples++;
-    } else {
-        w->st.bad++;
-        log_rl(w, &w->bad_log, "bad sample", v.error, m->partition, m->offset);
-        if (m->dlq_handled || !w->dlq_rkt) {
-            m->dlq_handled = 1;
-            return 0;
-        }
-        m->dlq_handled = 1;
-        h = source_headers(m, w->input_topic, v.error);
-        rkt = w->dlq_rkt;
-        value = m->rkm->payload;
-        len = m->rkm->len;
-    }
-    ticket_t *t = malloc(sizeof *t);
-    if (!t) {
-        rd_kafka_headers_destroy(h);
-        set_fatal(w, "out of memory", "output ticket");
-        return -1;
-    }
-    *t = (ticket_t){m->partition, m->offset, m->gen, !v.good};
-    if (sl_offsets_hold(w->offsets, m->partition, m->gen, m->offset) != SL_OK) {
-        /* Cannot happen: the message is tracked until its step hold is released below. */
-        free(t);
-        rd_kafka_headers_destroy(h);
-        set_fatal(w, "internal error", "output for an untracked message");
-        return -1;
-    }
-    if (produce(w, rkt, m->rkm, value, len, h, t) != 0) {
-        sl_offsets_release(w->offsets, m->partition, m->gen, m->offset);
-        free(t);
-        rd_kafka_headers_destroy(h);
-        return -1;
-    }
-    return 0;
-}
-
 /* ---- batches ---- */
 
 static void drop_batch(sl_worker_t *w) {
@@ -335,10 +99,23 @@ static void drop_batch(sl_worker_t *w) {
 
 static int call_hook_result(sl_worker_t *w, const char *hook, sl_err_t err) {
     if (err != SL_OK) {
-        set_fatal(w, "snapshot hook failed", hook);
+        sl_worker_fatal(w, "snapshot hook failed", hook);
         return -1;
     }
     return 0;
+}
+
+/* A predictor's step: predictions from the current weights, nothing learnt. */
+static sl_err_t forward_only(sl_worker_t *w, const sl_input_t *x, sl_batch_result_t *res) {
+    sl_model_t *m = sl_learner_model(w->learner);
+    const float *logits = NULL;
+    char why[256];
+    sl_err_t err = sl_model_forward(m, x, &logits, why, sizeof why);
+    if (err != SL_OK)
+        return err;
+    sl_model_outputs(m, logits, x->n, w->pred);
+    *res = (sl_batch_result_t){.loss = 0};
+    return SL_OK;
 }
 
 static int run_steps(sl_worker_t *w, uint64_t version) {
@@ -351,12 +128,15 @@ static int run_steps(sl_worker_t *w, uint64_t version) {
         sl_targets_t t;
         sl_batch_result_t res;
         sl_batch_view(w->batch, 0, n, &x, &t);
-        sl_err_t err = sl_learner_batch(w->learner, &x, &t, w->pred, &res);
+        sl_err_t err = w->c.predict_only ? forward_only(w, &x, &res)
+                                         : sl_learner_batch(w->learner, &x, &t, w->pred, &res);
         if (err != SL_OK) {
-            set_fatal(w, "learning step failed", sl_err_str(err));
+            sl_worker_fatal(w, "learning step failed", sl_err_str(err));
             return -1;
         }
         w->st.batches++;
+        if (res.stepped)
+            w->trained_here += res.n_labelled;
         if (res.refused) {
             w->st.refused++;
             sl_log(SL_LOG_WARN, "optimizer step refused: it would make weights non-finite",
@@ -364,13 +144,13 @@ static int run_steps(sl_worker_t *w, uint64_t version) {
         }
         size_t cut = sl_batch_cut(w->batch, n);
         for (size_t i = 0; i < cut; i++)
-            if (emit_slot(w, i, version, step) != 0)
+            if (sl_worker_emit_slot(w, i, version, step) != 0)
                 return -1;
         sl_batch_shift(w->batch, n);
     }
     uint64_t step = sl_learner_counters(w->learner).step;
     for (size_t i = 0; i < sl_batch_slots(w->batch); i++) /* bad samples after the last row */
-        if (emit_slot(w, i, version, step) != 0)
+        if (sl_worker_emit_slot(w, i, version, step) != 0)
             return -1;
     sl_batch_clear(w->batch);
     return 0;
@@ -395,7 +175,7 @@ static int run_batch(sl_worker_t *w) {
         rd_kafka_message_destroy(m->rkm);
     }
     w->nmsgs = 0;
-    resume_all(w);
+    sl_worker_resume_all(w);
     if (w->st.batches > batches_before && w->hooks.on_batch_done) {
         size_t n = trained_table(w);
         if (call_hook_result(w, "on_batch_done",
@@ -415,8 +195,8 @@ static int run_batch(sl_worker_t *w) {
 static int add_message(sl_worker_t *w, rd_kafka_message_t *rkm) {
     if (rkm->err) {
         if (rkm->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-            log_rl(w, &w->err_log, "consumer error", rd_kafka_message_errstr(rkm), rkm->partition,
-                   rkm->offset);
+            sl_worker_log_rl(w, &w->err_log, "consumer error", rd_kafka_message_errstr(rkm),
+                             rkm->partition, rkm->offset);
         rd_kafka_message_destroy(rkm);
         return 0;
     }
@@ -431,7 +211,7 @@ static int add_message(sl_worker_t *w, rd_kafka_message_t *rkm) {
         inmsg_t *m = realloc(w->msgs, cap * sizeof *m);
         if (!m) {
             rd_kafka_message_destroy(rkm);
-            set_fatal(w, "out of memory", "batch messages");
+            sl_worker_fatal(w, "out of memory", "batch messages");
             return -1;
         }
         w->msgs = m;
@@ -439,7 +219,8 @@ static int add_message(sl_worker_t *w, rd_kafka_message_t *rkm) {
     }
     sl_err_t err = sl_offsets_track(w->offsets, p, rkm->offset);
     if (err != SL_OK) {
-        log_rl(w, &w->err_log, "message out of order, skipped", sl_err_str(err), p, rkm->offset);
+        sl_worker_log_rl(w, &w->err_log, "message out of order, skipped", sl_err_str(err), p,
+                         rkm->offset);
         rd_kafka_message_destroy(rkm);
         return err == SL_ERR_NOMEM ? -1 : 0;
     }
@@ -454,7 +235,7 @@ static int add_message(sl_worker_t *w, rd_kafka_message_t *rkm) {
     err = sl_decode_message(w->decoder, rkm->payload ? rkm->payload : empty, rkm->len, idx,
                             w->batch, &dr);
     if (err != SL_OK) {
-        set_fatal(w, "cannot decode", sl_err_str(err));
+        sl_worker_fatal(w, "cannot decode", sl_err_str(err));
         return -1;
     }
     if (sl_batch_rows(w->batch) >= w->c.batch_size || w->nmsgs >= 4 * (size_t)w->c.batch_size)
@@ -473,7 +254,7 @@ static void commit(sl_worker_t *w, int sync) {
         int64_t next = sl_offsets_committable(w->offsets, p);
         if (next == SL_OFFSET_NONE)
             continue;
-        if (w->has_hooks) {
+        if (w->has_hooks && !w->c.predict_only) {
             int64_t d = w->ps[p].durable;
             if (d == SL_OFFSET_NONE)
                 continue;
@@ -489,7 +270,7 @@ static void commit(sl_worker_t *w, int sync) {
         rd_kafka_resp_err_t err = rd_kafka_commit(w->consumer, l, !sync);
         w->st.commits++;
         if (err)
-            log_rl(w, &w->err_log, "offset commit failed", rd_kafka_err2str(err), -1, -1);
+            sl_worker_log_rl(w, &w->err_log, "offset commit failed", rd_kafka_err2str(err), -1, -1);
         /* A refused final commit is kept and sent again after the next
          * assignment (librdkafka's mock refuses commits while the group is
          * joining; Kafka itself accepts them then). */
@@ -515,7 +296,8 @@ static void resend_unsent(sl_worker_t *w, rd_kafka_topic_partition_list_t *parts
         w->ps[p].unsent = SL_OFFSET_NONE;
     }
     if (l->cnt > 0 && rd_kafka_commit(w->consumer, l, 0))
-        log_rl(w, &w->err_log, "offset commit failed again after the rebalance", "", -1, -1);
+        sl_worker_log_rl(w, &w->err_log, "offset commit failed again after the rebalance", "", -1,
+                         -1);
     rd_kafka_topic_partition_list_destroy(l);
 }
 
@@ -525,7 +307,7 @@ static void commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     (void)offsets;
     sl_worker_t *w = opaque;
     if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
-        log_rl(w, &w->err_log, "offset commit failed", rd_kafka_err2str(err), -1, -1);
+        sl_worker_log_rl(w, &w->err_log, "offset commit failed", rd_kafka_err2str(err), -1, -1);
 }
 
 sl_err_t sl_worker_drain(sl_worker_t *w, int timeout_ms) {
@@ -534,6 +316,8 @@ sl_err_t sl_worker_drain(sl_worker_t *w, int timeout_ms) {
         if (sl_now_ms() >= deadline)
             return SL_ERR_STATE;
         rd_kafka_poll(w->producer, 50);
+        if (w->obs.heartbeat) /* waiting on the broker is backpressure, not a hang */
+            w->obs.heartbeat(w->obs.opaque, sl_now_ms());
     }
     return w->fatal ? SL_ERR_KAFKA : SL_OK;
 }
@@ -551,23 +335,12 @@ static void settle(sl_worker_t *w) {
                SL_U64("in_flight", w->in_flight));
 }
 
-static void drop_stash_of(sl_worker_t *w, int32_t p) {
-    size_t k = 0;
-    for (size_t i = 0; i < w->nstash; i++) {
-        if (p < 0 || w->stash[i]->partition == p)
-            rd_kafka_message_destroy(w->stash[i]);
-        else
-            w->stash[k++] = w->stash[i];
-    }
-    w->nstash = k;
-}
-
 static void do_revoke(sl_worker_t *w, rd_kafka_topic_partition_list_t *parts) {
     settle(w);
     if (w->hooks.on_revoke && !w->fatal) {
         int32_t *revoked = malloc(((size_t)parts->cnt + 1) * sizeof *revoked);
         if (!revoked) {
-            set_fatal(w, "out of memory", "revoke");
+            sl_worker_fatal(w, "out of memory", "revoke");
         } else {
             for (int i = 0; i < parts->cnt; i++)
                 revoked[i] = parts->elems[i].partition;
@@ -581,13 +354,14 @@ static void do_revoke(sl_worker_t *w, rd_kafka_topic_partition_list_t *parts) {
     commit(w, 1);
     for (int i = 0; i < parts->cnt; i++) {
         sl_offsets_remove_partition(w->offsets, parts->elems[i].partition);
-        drop_stash_of(w, parts->elems[i].partition);
+        sl_worker_drop_stash(w, parts->elems[i].partition);
     }
     w->paused = 0;
     rd_kafka_assign(w->consumer, NULL);
     rd_kafka_topic_partition_list_destroy(w->assigned);
     w->assigned = rd_kafka_topic_partition_list_new(0);
     sl_log(SL_LOG_INFO, "partitions revoked", SL_I64("count", parts->cnt));
+    sl_worker_report(w);
 }
 
 static void do_assign(sl_worker_t *w, rd_kafka_topic_partition_list_t *parts) {
@@ -595,7 +369,7 @@ static void do_assign(sl_worker_t *w, rd_kafka_topic_partition_list_t *parts) {
     int32_t *ids = calloc(n + 1, sizeof *ids);
     int64_t *offs = calloc(n + 1, sizeof *offs);
     if (!ids || !offs) {
-        set_fatal(w, "out of memory", "assign");
+        sl_worker_fatal(w, "out of memory", "assign");
         goto out;
     }
     for (size_t i = 0; i < n; i++) {
@@ -603,7 +377,7 @@ static void do_assign(sl_worker_t *w, rd_kafka_topic_partition_list_t *parts) {
         ids[i] = p;
         offs[i] = SL_OFFSET_NONE;
         if (!pstate(w, p) || sl_offsets_add_partition(w->offsets, p) == 0) {
-            set_fatal(w, "out of memory", "assign");
+            sl_worker_fatal(w, "out of memory", "assign");
             goto out;
         }
         w->ps[p].consumed = -1;
@@ -615,11 +389,11 @@ static void do_assign(sl_worker_t *w, rd_kafka_topic_partition_list_t *parts) {
         goto out;
     for (size_t i = 0; i < n; i++)
         parts->elems[i].offset = offs[i];
-    if (!w->has_hooks)
+    if (!w->has_hooks || w->c.predict_only)
         resend_unsent(w, parts, offs);
     rd_kafka_resp_err_t err = rd_kafka_assign(w->consumer, parts);
     if (err) {
-        set_fatal(w, "cannot assign partitions", rd_kafka_err2str(err));
+        sl_worker_fatal(w, "cannot assign partitions", rd_kafka_err2str(err));
         goto out;
     }
     rd_kafka_topic_partition_list_destroy(w->assigned);
@@ -627,6 +401,7 @@ static void do_assign(sl_worker_t *w, rd_kafka_topic_partition_list_t *parts) {
     w->paused = 0;
     sl_log(SL_LOG_INFO, "partitions assigned", SL_STR("topic", w->input_topic),
            SL_I64("count", parts->cnt));
+    sl_worker_report(w);
 out:
     free(ids);
     free(offs);
@@ -640,7 +415,7 @@ static void handle_rebalance(sl_worker_t *w, rd_kafka_resp_err_t type,
     } else if (type == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
         do_revoke(w, parts);
     } else {
-        log_rl(w, &w->err_log, "rebalance failed", rd_kafka_err2str(type), -1, -1);
+        sl_worker_log_rl(w, &w->err_log, "rebalance failed", rd_kafka_err2str(type), -1, -1);
         do_revoke(w, parts);
     }
 }
@@ -686,7 +461,7 @@ sl_err_t sl_worker_replace_learner(sl_worker_t *w, sl_learner_t *learner,
             if (sl_offsets_generation(w->offsets, p) == 0)
                 continue; /* not assigned here */
             sl_offsets_add_partition(w->offsets, p);
-            drop_stash_of(w, p);
+            sl_worker_drop_stash(w, p);
             rd_kafka_topic_partition_list_add(l, w->input_topic, p)->offset = rewind[i].offset;
         }
         rd_kafka_error_t *e = l->cnt ? rd_kafka_seek_partitions(w->consumer, l, 10000) : NULL;
@@ -704,33 +479,6 @@ sl_err_t sl_worker_replace_learner(sl_worker_t *w, sl_learner_t *learner,
 
 /* ---- the loop ---- */
 
-static void log_stats(sl_worker_t *w, uint64_t now) {
-    int64_t lag = 0;
-    for (int i = 0; w->assigned && i < w->assigned->cnt; i++) {
-        int32_t p = w->assigned->elems[i].partition;
-        int64_t lo = 0, hi = 0;
-        if (rd_kafka_get_watermark_offsets(w->consumer, w->input_topic, p, &lo, &hi) || hi < 0 ||
-            w->ps[p].consumed < 0)
-            continue;
-        if (hi > w->ps[p].consumed + 1)
-            lag += hi - (w->ps[p].consumed + 1);
-    }
-    double secs = (double)(now - w->last_stats_ms) / 1000.0;
-    sl_metrics_view_t win = sl_metrics_window(sl_learner_metrics(w->learner));
-    sl_learner_counters_t c = sl_learner_counters(w->learner);
-    sl_log(
-        SL_LOG_INFO, "stats",
-        SL_DBL("samples_per_s", secs > 0 ? (double)(w->st.samples - w->stats_samples) / secs : 0),
-        SL_I64("lag", lag), SL_DBL("window_loss", win.loss),
-        SL_DBL("window_accuracy", win.accuracy), SL_U64("step", c.step),
-        SL_U64("version", w->hooks.version ? w->hooks.version(w->hooks.opaque) : 0),
-        SL_U64("samples", w->st.samples), SL_U64("bad", w->st.bad), SL_U64("dlq", w->st.dlq),
-        SL_U64("refused_steps", w->st.refused), SL_U64("in_flight", w->in_flight),
-        SL_I64("partitions", w->assigned ? w->assigned->cnt : 0));
-    w->stats_samples = w->st.samples;
-    w->last_stats_ms = now;
-}
-
 static void periodic(sl_worker_t *w) {
     uint64_t now = sl_now_ms();
     if (now - w->last_commit_ms >= w->c.commit_interval_ms) {
@@ -738,10 +486,11 @@ static void periodic(sl_worker_t *w) {
         w->last_commit_ms = now;
     }
     if (w->c.stats_interval_ms && now - w->last_stats_ms >= w->c.stats_interval_ms)
-        log_stats(w, now);
+        sl_worker_log_stats(w, now);
     if (now - w->last_tick_ms >= TICK_MS) {
         w->tick_due = 1;
         w->last_tick_ms = now;
+        sl_worker_report(w);
     }
     if (w->tick_due && w->nmsgs == 0 && w->hooks.on_tick) {
         w->tick_due = 0;
@@ -768,6 +517,8 @@ static int poll_once(sl_worker_t *w) {
         w->last_consumer_poll_ms = sl_now_ms();
         m = rd_kafka_consumer_poll(w->consumer, timeout);
     }
+    if (w->obs.heartbeat)
+        w->obs.heartbeat(w->obs.opaque, sl_now_ms());
     rd_kafka_poll(w->producer, 0);
     if (m && add_message(w, m) != 0)
         return -1;
@@ -789,7 +540,8 @@ int sl_worker_run(sl_worker_t *w) {
         return 1;
     }
     sl_log(SL_LOG_INFO, "worker started", SL_STR("input_topic", w->input_topic),
-           SL_STR("output_topic", w->output_topic),
+           SL_STR("output_topic", w->output_topic ? w->output_topic : ""),
+           SL_BOOL("predict_only", w->c.predict_only),
            SL_STR("dlq_topic", w->dlq_topic ? w->dlq_topic : ""), SL_STR("group", w->c.group));
     uint64_t now = sl_now_ms();
     w->last_commit_ms = w->last_stats_ms = w->last_tick_ms = now;
@@ -804,12 +556,13 @@ int sl_worker_run(sl_worker_t *w) {
     }
     commit(w, 1);
     drop_batch(w);
-    drop_stash_of(w, -1);
+    sl_worker_drop_stash(w, -1);
     rd_kafka_consumer_close(w->consumer); /* revokes through the callback: commits again */
-    drop_stash_of(w, -1);
+    sl_worker_drop_stash(w, -1);
     rd_kafka_flush(w->producer, 10000);
     if (w->c.stats_interval_ms)
-        log_stats(w, sl_now_ms());
+        sl_worker_log_stats(w, sl_now_ms());
+    sl_worker_report(w);
     sl_log(w->fatal ? SL_LOG_ERROR : SL_LOG_INFO, "worker stopped",
            SL_U64("messages", w->st.messages), SL_U64("samples", w->st.samples),
            SL_U64("delivered", w->st.delivered), SL_U64("bad", w->st.bad), SL_U64("dlq", w->st.dlq),
@@ -845,7 +598,7 @@ static rd_kafka_t *new_client(sl_worker_t *w, sl_kconf_role_t role, int *exit_co
         rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
         rd_kafka_conf_set_offset_commit_cb(conf, commit_cb);
     } else {
-        rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
+        rd_kafka_conf_set_dr_msg_cb(conf, sl_worker_dr_cb);
     }
     char why[512];
     rd_kafka_t *rk = rd_kafka_new(role == SL_KCONF_CONSUMER ? RD_KAFKA_CONSUMER : RD_KAFKA_PRODUCER,
@@ -863,9 +616,8 @@ static rd_kafka_t *new_client(sl_worker_t *w, sl_kconf_role_t role, int *exit_co
 sl_worker_t *sl_worker_new(const sl_worker_config_t *c, sl_learner_t *learner, int *exit_code,
                            char *errstr, size_t errstr_size) {
     *exit_code = 2;
-    if (!c->input_topic || !*c->input_topic || !c->output_topic || !*c->output_topic) {
-        sl_errstr_set(errstr, errstr_size, "%s: required",
-                      !c->input_topic || !*c->input_topic ? "--input-topic" : "--output-topic");
+    if (!c->input_topic || !*c->input_topic) {
+        sl_errstr_set(errstr, errstr_size, "--input-topic: required");
         return NULL;
     }
     if (c->batch_size == 0) {
@@ -885,15 +637,18 @@ sl_worker_t *sl_worker_new(const sl_worker_config_t *c, sl_learner_t *learner, i
         w->has_hooks = 1;
     }
     w->c.hooks = NULL;
+    if (c->observer)
+        w->obs = *c->observer;
+    w->c.observer = NULL;
     w->bad_log = (sl_ratelimit_t){.interval_ms = 1000, .burst = 10};
     w->err_log = (sl_ratelimit_t){.interval_ms = 1000, .burst = 10};
     w->input_topic = strdup(c->input_topic);
-    w->output_topic = strdup(c->output_topic);
+    w->output_topic = c->output_topic && *c->output_topic ? strdup(c->output_topic) : NULL;
     w->dlq_topic = c->dlq_topic && *c->dlq_topic ? strdup(c->dlq_topic) : NULL;
     w->offsets = sl_offsets_new();
     w->assigned = rd_kafka_topic_partition_list_new(0);
-    if (!w->input_topic || !w->output_topic || (c->dlq_topic && *c->dlq_topic && !w->dlq_topic) ||
-        !w->offsets || !w->assigned)
+    if (!w->input_topic || (c->output_topic && *c->output_topic && !w->output_topic) ||
+        (c->dlq_topic && *c->dlq_topic && !w->dlq_topic) || !w->offsets || !w->assigned)
         goto nomem;
     w->decoder = sl_decoder_new(&c->decode, errstr, errstr_size);
     if (!w->decoder)
@@ -910,9 +665,9 @@ sl_worker_t *sl_worker_new(const sl_worker_config_t *c, sl_learner_t *learner, i
     if (!w->consumer)
         goto fail;
     rd_kafka_poll_set_consumer(w->consumer);
-    w->out_rkt = rd_kafka_topic_new(w->producer, w->output_topic, NULL);
+    w->out_rkt = w->output_topic ? rd_kafka_topic_new(w->producer, w->output_topic, NULL) : NULL;
     w->dlq_rkt = w->dlq_topic ? rd_kafka_topic_new(w->producer, w->dlq_topic, NULL) : NULL;
-    if (!w->out_rkt || (w->dlq_topic && !w->dlq_rkt)) {
+    if ((w->output_topic && !w->out_rkt) || (w->dlq_topic && !w->dlq_rkt)) {
         sl_errstr_set(errstr, errstr_size, "cannot create topic handles: %s",
                       rd_kafka_err2str(rd_kafka_last_error()));
         *exit_code = 1;
@@ -934,7 +689,7 @@ void sl_worker_destroy(sl_worker_t *w) {
     /* librdkafka hangs in rd_kafka_destroy while its messages are held: free them first. */
     for (size_t i = 0; i < w->nmsgs; i++)
         rd_kafka_message_destroy(w->msgs[i].rkm);
-    drop_stash_of(w, -1);
+    sl_worker_drop_stash(w, -1);
     if (w->pending_rb)
         rd_kafka_topic_partition_list_destroy(w->pending_rb);
     if (w->assigned)

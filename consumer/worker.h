@@ -68,12 +68,42 @@ typedef struct sl_worker_hooks {
     /* The version for the `model.version` header and the predictions'
      * `version` field. NULL hook: 0. */
     uint64_t (*version)(void *opaque);
+    /* The store's health for the stats line: fills *redis_ok (0 while the
+     * last Redis call failed), *failed (snapshot attempts that failed) and
+     * last_error ("" when healthy). NULL hook: not reported. */
+    void (*health)(void *opaque, int *redis_ok, uint64_t *failed, char *last_error,
+                   size_t last_error_size);
 } sl_worker_hooks_t;
+
+/* What the worker is doing, for an observer (probes, metrics, status page). */
+typedef struct sl_worker_status {
+    uint64_t messages, samples, delivered, bad, dlq, batches; /* as sl_worker_stats_t */
+    uint64_t version;      /* the version hook's value (0 without hooks) */
+    uint64_t step;         /* optimizer steps of the current learner */
+    uint64_t trained;      /* labelled samples the current learner trained on */
+    uint64_t trained_here; /* labelled samples trained by this process */
+    int64_t lag;           /* messages behind the high watermark, summed over assigned partitions */
+    int32_t partitions;    /* partitions assigned now */
+    double window_loss;    /* prequential loss over the learner's window (NAN: none yet) */
+    double window_accuracy; /* NAN for linear models or none yet */
+} sl_worker_status_t;
+
+/* Optional observer callbacks, called on the worker's thread. Keep them
+ * cheap: `heartbeat` runs on every loop iteration (at least every 100 ms
+ * while the loop is alive, also while it waits on a full producer queue or
+ * for deliveries), `report` about every 200 ms, after every
+ * rebalance and once when the loop ends. `st` is valid during the call. */
+typedef struct sl_worker_observer {
+    void *opaque;
+    void (*heartbeat)(void *opaque, uint64_t now_ms);
+    void (*report)(void *opaque, const sl_worker_status_t *st);
+} sl_worker_observer_t;
 
 typedef struct sl_worker_config {
     const char *brokers; /* bootstrap list (an embedded cluster is started by the caller) */
     const char *group;
-    const char *input_topic, *output_topic;
+    const char *input_topic;
+    const char *output_topic;     /* NULL: predictions are made and counted, not produced */
     const char *dlq_topic;        /* NULL: bad samples are counted and logged only */
     const sl_kconf_prop_t *props; /* librdkafka pass-through (kconf.h); borrowed */
     size_t nprops;
@@ -84,6 +114,12 @@ typedef struct sl_worker_config {
     uint32_t settle_timeout_ms;     /* wait for deliveries on revoke/stop; 0: 60000 */
     sl_decode_config_t decode;      /* must match the learner's model */
     const sl_worker_hooks_t *hooks; /* NULL: no store; copied */
+    /* Forward pass only (a predictor): no optimizer step, the learner never
+     * changes except through sl_worker_replace_learner, and offsets are
+     * committed once outputs are delivered, as without hooks (durable offsets
+     * are ignored; predictions are at least once). */
+    int predict_only;
+    const sl_worker_observer_t *observer; /* NULL: none; copied */
 } sl_worker_config_t;
 
 /* Counters since sl_worker_new. Read them after sl_worker_run returns (or

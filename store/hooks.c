@@ -132,7 +132,8 @@ sl_err_t sl_store_load(sl_store_t *s, const sl_model_config_t *expect, sl_learne
         s->expect = *expect;
         s->have_expect = 1;
     }
-    sl_err_t err = sl_snapshot_load_head(s->snap, expect, 1, learner, &m, errstr, errstr_size);
+    sl_err_t err =
+        sl_snapshot_load_head(s->snap, expect, !s->c.follower, learner, &m, errstr, errstr_size);
     if (err != SL_OK)
         return err;
     size_t n;
@@ -149,8 +150,11 @@ sl_err_t sl_store_load(sl_store_t *s, const sl_model_config_t *expect, sl_learne
         return SL_ERR_NOMEM;
     }
     s->version = s->known_head = m.version;
+    pthread_mutex_lock(&s->mu);
     s->status.version = m.version;
-    s->initial_durable = s->nmap > 0;
+    s->status.parent = m.parent;
+    pthread_mutex_unlock(&s->mu);
+    s->initial_durable = s->nmap > 0 && !s->c.follower;
     sl_log(SL_LOG_INFO, "resuming from snapshot", SL_STR("model", s->name),
            SL_U64("version", m.version), SL_U64("step", m.step), SL_U64("samples", m.samples),
            SL_U64("partitions", n));
@@ -200,6 +204,7 @@ static sl_err_t apply_results(sl_store_t *s, sl_worker_t *w) {
                 map_set(s, offs[i].partition, offs[i].offset);
             s->dirty = 0;
             pthread_mutex_lock(&s->mu);
+            s->status.parent = m.parent;
             s->status.switches++;
             pthread_mutex_unlock(&s->mu);
         }
@@ -387,6 +392,33 @@ static uint64_t hook_version(void *opaque) {
     return ((sl_store_t *)opaque)->version;
 }
 
+static void hook_health(void *opaque, int *redis_ok, uint64_t *failed, char *last_error,
+                        size_t last_error_size) {
+    sl_store_status_t st;
+    sl_store_status(opaque, &st);
+    *redis_ok = st.redis_ok;
+    *failed = st.failed;
+    snprintf(last_error, last_error_size, "%s", st.last_error);
+}
+
+/* A follower's batch and tick hooks: take a new head the writer loaded. */
+static sl_err_t hook_follow_batch(void *opaque, sl_worker_t *w, const sl_learner_t *learner,
+                                  const sl_partoff_t *trained, size_t n, uint64_t batch_index) {
+    (void)learner;
+    (void)trained;
+    (void)n;
+    (void)batch_index;
+    return apply_results(opaque, w);
+}
+
+static sl_err_t hook_follow_tick(void *opaque, sl_worker_t *w, const sl_learner_t *learner,
+                                 const sl_partoff_t *trained, size_t n) {
+    (void)learner;
+    (void)trained;
+    (void)n;
+    return apply_results(opaque, w);
+}
+
 sl_err_t sl_store_start(sl_store_t *s, sl_worker_hooks_t *hooks, char *errstr, size_t errstr_size) {
     if (s->started) {
         sl_errstr_set(errstr, errstr_size, "store: already started");
@@ -406,7 +438,16 @@ sl_err_t sl_store_start(sl_store_t *s, sl_worker_hooks_t *hooks, char *errstr, s
         return SL_ERR_NOMEM;
     }
     s->started = 1;
+    if (s->c.follower) {
+        *hooks = (sl_worker_hooks_t){.opaque = s,
+                                     .on_batch_done = hook_follow_batch,
+                                     .on_tick = hook_follow_tick,
+                                     .version = hook_version,
+                                     .health = hook_health};
+        return SL_OK;
+    }
     *hooks = (sl_worker_hooks_t){.opaque = s,
+                                 .health = hook_health,
                                  .on_assign = hook_assign,
                                  .on_batch_done = hook_batch_done,
                                  .on_tick = hook_tick,
@@ -432,7 +473,7 @@ void sl_store_destroy(sl_store_t *s) {
         pthread_mutex_unlock(&s->mu);
         pthread_join(s->thread, NULL);
     }
-    if (s->lease && s->redis && !s->lease_lost) {
+    if (s->lease && s->redis && !s->lease_lost && !s->c.follower) {
         char err[256];
         sl_lease_release(s->lease, s->redis, err, sizeof err);
     }

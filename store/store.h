@@ -22,6 +22,12 @@ typedef struct sl_store_config {
     uint32_t poll_ms;          /* how often head is polled for rollbacks; 0 = 200 */
     uint32_t final_timeout_ms; /* revoke/stop: wait this long for the snapshot; 0 = 15000 */
     size_t chunk_bytes;        /* 0 = SL_SNAPSHOT_DEFAULT_CHUNK */
+    /* A predictor (--role predictor): follows head read-only. No lease (do
+     * not call sl_store_acquire), no snapshots, no repair of head on load, no
+     * offsets from snapshots; every head change (new version, rollback) is
+     * loaded on the background thread and swapped in between batches without
+     * a rewind. */
+    int follower;
 } sl_store_config_t;
 
 typedef struct sl_store sl_store_t;
@@ -46,7 +52,7 @@ void sl_store_cancel(sl_store_t *s);
 sl_err_t sl_store_acquire(sl_store_t *s, char *errstr, size_t errstr_size);
 
 /* Loads head (verifying checksums, falling back loudly past bad versions
- * and moving head to the version loaded) into *learner (caller's) and
+ * and, unless a follower, moving head to the version loaded) into *learner (caller's) and
  * remembers its offsets and version. `expect` is the configured
  * architecture: a stored one that differs is SL_ERR_MISMATCH (exit 2).
  * Returns SL_ERR_EOF when the model has no version yet (start from --init or
@@ -55,18 +61,21 @@ sl_err_t sl_store_load(sl_store_t *s, const sl_model_config_t *expect, sl_learne
                        char *errstr, size_t errstr_size);
 
 /* Starts the background writer (its own Redis connection) and fills *hooks
- * for sl_worker_config_t.hooks. Call after sl_store_acquire/sl_store_load.
+ * for sl_worker_config_t.hooks. Call after sl_store_acquire/sl_store_load
+ * (a follower: after sl_store_load only; its hooks only follow head).
  * SL_ERR_NOMEM or SL_ERR_STATE (already started, or lease not held). */
 sl_err_t sl_store_start(sl_store_t *s, sl_worker_hooks_t *hooks, char *errstr, size_t errstr_size);
 
 /* A thread-safe read-out for stats lines and tests. */
 typedef struct sl_store_status {
-    uint64_t version;     /* the version the worker's weights descend from */
-    uint64_t published;   /* snapshots published by this process */
-    uint64_t failed;      /* snapshot attempts that failed (Redis) */
-    uint64_t switches;    /* learners swapped in (rollback, stale lineage) */
-    int redis_ok;         /* 0 while the last Redis call failed */
-    char last_error[256]; /* "" when redis_ok */
+    uint64_t version;        /* the version the worker's weights descend from */
+    uint64_t parent;         /* that version's parent (0: none or unknown) */
+    double snapshot_seconds; /* how long the last published snapshot took (0: none yet) */
+    uint64_t published;      /* snapshots published by this process */
+    uint64_t failed;         /* snapshot attempts that failed (Redis) */
+    uint64_t switches;       /* learners swapped in (rollback, stale lineage) */
+    int redis_ok;            /* 0 while the last Redis call failed */
+    char last_error[256];    /* "" when redis_ok */
 } sl_store_status_t;
 void sl_store_status(sl_store_t *s, sl_store_status_t *out);
 

@@ -69,8 +69,8 @@ static void load_and_post(sl_store_t *s, int rewind) {
         return;
     }
     s->known_head = m.version;
-    sl_log(SL_LOG_WARN, "head changed: switching to it", SL_STR("model", s->name),
-           SL_U64("version", m.version), SL_BOOL("rewind", rewind));
+    sl_log(s->c.follower ? SL_LOG_INFO : SL_LOG_WARN, "head changed: switching to it",
+           SL_STR("model", s->name), SL_U64("version", m.version), SL_BOOL("rewind", rewind));
     pthread_mutex_lock(&s->mu);
     sl_learner_destroy(s->sw_learner); /* an older switch not yet taken */
     sl_snap_meta_clear(&s->sw_meta);
@@ -94,6 +94,12 @@ static void follow_head(sl_store_t *s) {
         return;
     }
     note_ok(s);
+    if (s->c.follower) {
+        /* a predictor serves whatever head is: new versions and rollbacks alike */
+        if (head != 0 && head != s->known_head)
+            load_and_post(s, 0);
+        return;
+    }
     int first = s->known_rollbacks == UINT64_MAX;
     int rolled = !first && rollbacks != s->known_rollbacks;
     s->known_rollbacks = rollbacks;
@@ -149,6 +155,8 @@ static int run_job(sl_store_t *s, job_t *j) {
     uint64_t v = 0, head = 0;
     char err[1024];
     uint64_t t0 = sl_now_ms();
+    struct timespec ts0, ts1;
+    clock_gettime(CLOCK_MONOTONIC, &ts0);
     if (sl_snapshot_publish(s->snap, &w, &st, &v, &head, err, sizeof err) != SL_OK) {
         note_failure(s, "snapshot failed; training goes on, offsets stay at the last snapshot",
                      err);
@@ -192,6 +200,10 @@ static int run_job(sl_store_t *s, job_t *j) {
         offs[i] = (sl_partoff_t){j->offs[i].partition, j->offs[i].offset};
     pthread_mutex_lock(&s->mu);
     s->status.published++;
+    clock_gettime(CLOCK_MONOTONIC, &ts1);
+    s->status.snapshot_seconds =
+        (double)(ts1.tv_sec - ts0.tv_sec) + (double)(ts1.tv_nsec - ts0.tv_nsec) / 1e9;
+    s->status.parent = j->parent;
     free(s->done_offs);
     s->done_offs = offs;
     s->done_n = offs ? j->n : 0;
@@ -238,7 +250,7 @@ void *sl_store_writer_main(void *arg) {
         if (s->stopping)
             break; /* a pending job was tried once more above */
         uint64_t now = sl_now_ms();
-        int renew_due = now - s->last_renew_ms >= s->c.lease_ttl_ms / 3;
+        int renew_due = !s->c.follower && now - s->last_renew_ms >= s->c.lease_ttl_ms / 3;
         int poll_due = now - s->last_poll_ms >= s->c.poll_ms;
         if (renew_due || poll_due) {
             pthread_mutex_unlock(&s->mu);
