@@ -3,9 +3,12 @@
 # on loopback, for logistic models of 1e3, 1e5 and 1e7 parameters with Adam
 # state (a blob of ~12 bytes per parameter):
 #   streamlearn (bench/snapshot_bench.c, the store's own functions):
-#     pause    the worker thread's share: sl_learner_save + sl_snapshot_describe
-#              (the writer thread publishes while training goes on);
-#     publish  sl_snapshot_publish: chunks, metadata, the atomic Lua publish;
+#     pause    the worker thread's share: sl_learner_copy into the store's spare
+#              learner (a memcpy; the writer thread does the rest while
+#              training goes on);
+#     publish  the writer thread's share: sl_learner_save + sl_snapshot_describe
+#              of the copy, then sl_snapshot_publish: chunks, metadata, the
+#              atomic Lua publish;
 #     load     sl_snapshot_load: read, verify the xxh64 checksum, rebuild the learner;
 #   ceiling: one SET / one GET of the same bytes on the same hiredis connection;
 #   PyTorch peer (bench/peers/snapshot_torch.py): torch.save of the model's and

@@ -77,21 +77,34 @@ int main(int argc, char **argv) {
         fprintf(stderr, "snapshot_bench: %s\n", err);
         goto done;
     }
+    sl_learner_t *spare = sl_learner_clone(l); /* the store keeps one between snapshots */
+    if (!spare) {
+        fprintf(stderr, "snapshot_bench: out of memory cloning the learner\n");
+        goto done;
+    }
     for (int i = 0; i < repeats; i++) {
-        /* What the worker thread does before handing the job to the writer. */
+        /* What the worker thread does before handing the job to the writer
+         * (store/hooks.c): copy the learner into the spare. */
         double t0 = now_ms();
+        if (sl_learner_copy(spare, l) != SL_OK) {
+            fprintf(stderr, "snapshot_bench: copy failed\n");
+            sl_learner_destroy(spare);
+            goto done;
+        }
+        double t1 = now_ms();
+        /* The writer thread (store/writer.c): serialise the copy, publish. */
         uint8_t *blob = NULL;
         char *config = NULL, *metrics = NULL;
         uint64_t step = 0, samples = 0;
-        if (sl_learner_save(l, &blob, &bytes) != SL_OK ||
-            sl_snapshot_describe(l, &config, &metrics, &step, &samples) != SL_OK) {
+        if (sl_learner_save(spare, &blob, &bytes) != SL_OK ||
+            sl_snapshot_describe(spare, &config, &metrics, &step, &samples) != SL_OK) {
             fprintf(stderr, "snapshot_bench: out of memory saving the learner\n");
             free(blob);
             free(config);
             free(metrics);
+            sl_learner_destroy(spare);
             goto done;
         }
-        double t1 = now_ms();
         sl_snap_write_t w = {.blob = blob,
                              .len = bytes,
                              .parent = head,
@@ -108,6 +121,7 @@ int main(int argc, char **argv) {
         if (e != SL_OK || st != SL_PUBLISH_DONE) {
             fprintf(stderr, "snapshot_bench: publish: %s\n", e != SL_OK ? err : "not head");
             free(blob);
+            sl_learner_destroy(spare);
             goto done;
         }
         head = v;
@@ -120,6 +134,7 @@ int main(int argc, char **argv) {
         if (e != SL_OK) {
             fprintf(stderr, "snapshot_bench: load: %s\n", err);
             free(blob);
+            sl_learner_destroy(spare);
             goto done;
         }
         int bad = redis_setget(r, "bench:ceiling", blob, bytes);
@@ -127,14 +142,17 @@ int main(int argc, char **argv) {
         bad = bad || redis_setget(r, "bench:ceiling", NULL, 0);
         double t5 = now_ms();
         free(blob);
-        if (bad)
+        if (bad) {
+            sl_learner_destroy(spare);
             goto done;
+        }
         pause[i] = t1 - t0;
         publish[i] = t2 - t1;
         load[i] = t3 - t2;
         set[i] = t4 - t3;
         get[i] = t5 - t4;
     }
+    sl_learner_destroy(spare);
     printf("{\"params\":%lld,\"bytes\":%zu,\"repeats\":%d,\"pause_ms\":%.3f,\"publish_ms\":%.3f,"
            "\"load_ms\":%.3f,\"redis_set_ms\":%.3f,\"redis_get_ms\":%.3f}\n",
            params, bytes, repeats, median(pause, repeats), median(publish, repeats),

@@ -3,7 +3,9 @@
  * (writer.c), durable offsets, and rollbacks followed while running.
  *
  * Threads: every sl_worker_hooks_t callback runs on the worker's thread and
- * only copies state (sl_learner_save) into a job and collects results; the
+ * only copies state (sl_learner_copy: memcpy of weights and optimizer state
+ * into a reused spare learner) into a job and collects results; the writer
+ * serialises the copy (sl_learner_save) and publishes it; the
  * writer thread owns the Redis connection, the lease and the snapshot store
  * after sl_store_start. They meet in a mailbox guarded by `mu`. */
 #include <stdio.h>
@@ -256,9 +258,17 @@ static uint64_t queue_snapshot(sl_store_t *s, sl_worker_t *w) {
     }
     job_t j = {0};
     j.offs = calloc(s->nmap ? s->nmap : 1, sizeof *j.offs);
-    err = j.offs ? sl_learner_save(learner, &j.blob, &j.len) : SL_ERR_NOMEM;
-    if (err == SL_OK)
-        err = sl_snapshot_describe(learner, &j.config, &j.metrics, &j.step, &j.samples);
+    pthread_mutex_lock(&s->mu);
+    j.copy = s->spare;
+    s->spare = NULL;
+    pthread_mutex_unlock(&s->mu);
+    if (j.copy && sl_learner_copy(j.copy, learner) != SL_OK) {
+        sl_learner_destroy(j.copy); /* the learner was swapped for another shape */
+        j.copy = NULL;
+    }
+    if (!j.copy)
+        j.copy = sl_learner_clone(learner);
+    err = j.offs && j.copy ? SL_OK : SL_ERR_NOMEM;
     if (err != SL_OK) {
         sl_store_job_clear(&j);
         sl_log(SL_LOG_ERROR, "snapshot skipped: out of memory copying the model",
@@ -478,6 +488,7 @@ void sl_store_destroy(sl_store_t *s) {
         sl_lease_release(s->lease, s->redis, err, sizeof err);
     }
     sl_store_job_clear(&s->job);
+    sl_learner_destroy(s->spare);
     free(s->done_offs);
     sl_learner_destroy(s->sw_learner);
     sl_snap_meta_clear(&s->sw_meta);

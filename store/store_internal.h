@@ -15,6 +15,7 @@
 /* A snapshot waiting for, or in, the writer. */
 typedef struct job {
     uint64_t id;
+    sl_learner_t *copy; /* the worker's learner as it was; serialised by the writer */
     uint8_t *blob;
     size_t len;
     char *config, *metrics;
@@ -36,8 +37,9 @@ struct sl_store {
     atomic_int cancel;
 
     /* worker thread only */
-    uint64_t version;  /* what the weights descend from; parent of the next snapshot */
-    sl_partoff_t *map; /* next offset per partition of the topic */
+    uint64_t version;    /* what the weights descend from; parent of the next snapshot */
+    sl_learner_t *spare; /* a serialised job's copy, reused for the next one (under mu) */
+    sl_partoff_t *map;   /* next offset per partition of the topic */
     size_t nmap, map_cap;
     int initial_durable; /* loaded offsets still to report as durable */
     uint32_t batches_since;

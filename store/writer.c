@@ -12,6 +12,7 @@
 #include "store/store_internal.h"
 
 void sl_store_job_clear(job_t *j) {
+    sl_learner_destroy(j->copy);
     free(j->blob);
     free(j->config);
     free(j->metrics);
@@ -137,9 +138,34 @@ static void renew_lease(sl_store_t *s) {
     }
 }
 
+/* Serialises the job's learner copy (once: a retried job keeps its blob) and
+ * hands the copy back as the spare for the next snapshot. Returns SL_OK or
+ * SL_ERR_NOMEM. This is the expensive part of a snapshot (encoding and
+ * hashing every weight), done here so the worker only pays for a memcpy. */
+static sl_err_t serialise_job(sl_store_t *s, job_t *j) {
+    if (j->blob || !j->copy)
+        return SL_OK;
+    sl_err_t err = sl_learner_save(j->copy, &j->blob, &j->len);
+    if (err == SL_OK)
+        err = sl_snapshot_describe(j->copy, &j->config, &j->metrics, &j->step, &j->samples);
+    pthread_mutex_lock(&s->mu);
+    if (!s->spare) {
+        s->spare = j->copy;
+        j->copy = NULL;
+    }
+    pthread_mutex_unlock(&s->mu);
+    sl_learner_destroy(j->copy);
+    j->copy = NULL;
+    return err;
+}
+
 /* Publishes the running job; called without mu. Returns 1 when the job is
  * finished (published or refused), 0 to retry it later. */
 static int run_job(sl_store_t *s, job_t *j) {
+    if (serialise_job(s, j) != SL_OK) {
+        note_failure(s, "snapshot dropped", "out of memory serialising the model");
+        return 1;
+    }
     sl_snap_write_t w = {.blob = j->blob,
                          .len = j->len,
                          .parent = j->parent,
