@@ -479,8 +479,7 @@ sl_err_t sl_worker_replace_learner(sl_worker_t *w, sl_learner_t *learner,
 
 /* ---- the loop ---- */
 
-static void periodic(sl_worker_t *w) {
-    uint64_t now = sl_now_ms();
+static void periodic(sl_worker_t *w, uint64_t now) {
     if (now - w->last_commit_ms >= w->c.commit_interval_ms) {
         commit(w, 0);
         w->last_commit_ms = now;
@@ -500,31 +499,43 @@ static void periodic(sl_worker_t *w) {
     }
 }
 
+/* Delivery reports are served every this many messages (and whenever the
+ * consumer is idle): once per message cost more CPU than the learning step. */
+#define PRODUCER_POLL_EVERY 64
+
 static int poll_once(sl_worker_t *w) {
     rd_kafka_message_t *m = NULL;
+    uint64_t now;
     if (w->nstash > 0) {
         m = w->stash[0];
         memmove(w->stash, w->stash + 1, (w->nstash - 1) * sizeof *w->stash);
         w->nstash--;
+        now = sl_now_ms();
     } else {
         int timeout = POLL_MS;
+        now = sl_now_ms();
         if (w->nmsgs > 0) {
-            uint64_t age = sl_now_ms() - w->batch_open_ms;
+            uint64_t age = now - w->batch_open_ms;
             timeout = age >= w->c.linger_ms ? 0 : (int)(w->c.linger_ms - age);
             if (timeout > POLL_MS)
                 timeout = POLL_MS;
         }
-        w->last_consumer_poll_ms = sl_now_ms();
+        w->last_consumer_poll_ms = now;
         m = rd_kafka_consumer_poll(w->consumer, timeout);
+        if (timeout > 0)
+            now = sl_now_ms(); /* the poll may have waited */
     }
     if (w->obs.heartbeat)
-        w->obs.heartbeat(w->obs.opaque, sl_now_ms());
-    rd_kafka_poll(w->producer, 0);
+        w->obs.heartbeat(w->obs.opaque, now);
+    if (!m || ++w->since_producer_poll >= PRODUCER_POLL_EVERY) {
+        rd_kafka_poll(w->producer, 0);
+        w->since_producer_poll = 0;
+    }
     if (m && add_message(w, m) != 0)
         return -1;
-    if (w->nmsgs > 0 && sl_now_ms() - w->batch_open_ms >= w->c.linger_ms && run_batch(w) != 0)
+    if (w->nmsgs > 0 && now - w->batch_open_ms >= w->c.linger_ms && run_batch(w) != 0)
         return -1;
-    periodic(w);
+    periodic(w, now);
     return w->fatal ? -1 : 0;
 }
 

@@ -58,6 +58,9 @@ struct sl_worker {
     float *pred;
     uint32_t out_dim;
     sl_buf_t enc;
+    char version_text[24]; /* the model.version header value of `version_cached` */
+    uint64_t version_cached;
+    uint32_t since_producer_poll; /* messages since the last rd_kafka_poll of the producer */
     inmsg_t *msgs;
     size_t nmsgs, msgs_cap;
     uint64_t batch_open_ms;

@@ -132,10 +132,12 @@ int sl_worker_emit_slot(sl_worker_t *w, size_t i, uint64_t version, uint64_t ste
             sl_worker_fatal(w, "cannot encode prediction", sl_err_str(err));
             return -1;
         }
-        char ver[24];
-        snprintf(ver, sizeof ver, "%llu", (unsigned long long)version);
+        if (version != w->version_cached || !w->version_text[0]) {
+            snprintf(w->version_text, sizeof w->version_text, "%llu", (unsigned long long)version);
+            w->version_cached = version;
+        }
         h = rd_kafka_headers_new(1);
-        rd_kafka_header_add(h, "model.version", -1, ver, -1);
+        rd_kafka_header_add(h, "model.version", -1, w->version_text, -1);
         rkt = w->out_rkt;
         value = w->enc.data;
         len = w->enc.len;
