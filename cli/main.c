@@ -1,6 +1,8 @@
 /* main.c - the streamlearn binary: dispatches to a subcommand. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/commands.h"
 #include "cli/options.h"
@@ -30,7 +32,24 @@ static void usage(FILE *out) {
     fprintf(out, "\n  --version    print the version\n");
 }
 
+/* OpenBLAS sizes its thread pool in a library constructor, before main, from
+ * OPENBLAS_NUM_THREADS (default: one thread per core). streamlearn runs BLAS
+ * on --blas-threads threads (default 1), and the idle pool threads still cost
+ * CPU: about 15% of the worker's CPU per sample in bench/kafka.sh. So when the
+ * variable is unset, the binary re-executes itself once with it set to 1;
+ * --blas-threads N > 1 grows the pool again (openblas_set_num_threads). An
+ * operator's own OPENBLAS_NUM_THREADS is left alone. */
+static void pin_openblas_pool(char **argv) {
+    if (getenv("OPENBLAS_NUM_THREADS"))
+        return;
+    if (setenv("OPENBLAS_NUM_THREADS", "1", 1) != 0)
+        return;
+    execv("/proc/self/exe", argv);
+    /* exec failed (no /proc): carry on with the default pool */
+}
+
 int main(int argc, char **argv) {
+    pin_openblas_pool(argv);
     if (argc < 2) {
         usage(stderr);
         return 2;
