@@ -33,12 +33,33 @@ run() {
   echo "$name $wall $(printf "%.2f" "$(echo "$user + $sys" | bc)") $rss"  # printf: JSON needs the leading 0
 }
 
+# Throughput is each program's own measure of its loop (file open to last
+# prediction written), so interpreter start-up does not count against PyTorch.
+rate_sl() { sed -n 's/.*"samples_per_s":\([0-9.e+]*\).*/\1/p' "$data/log.sl-$1" | tail -1; }
+rate_pt() { sed -n 's/.* \([0-9]*\) samples\/s$/\1/p' "$data/log.pt-$1" | tail -1; }
+
+# median3 KIND LABEL CMD...: three runs, keeps the one with the median rate as
+# KIND-LABEL (the machine is a shared VM: single runs move by up to 2x).
+median3() {
+  local kind=$1 label=$2; shift 2
+  local i runs=()
+  for i in 1 2 3; do
+    run "$kind-$label-$i" "$@" >/dev/null
+    runs+=("$(rate_$kind "$label-$i") $i")
+  done
+  i=$(printf '%s\n' "${runs[@]}" | sort -g | sed -n 2p | cut -d' ' -f2)
+  cp "$data/log.$kind-$label-$i" "$data/log.$kind-$label"
+  cp "$data/time.$kind-$label-$i" "$data/time.$kind-$label"
+  read -r wall user sys rss < "$data/time.$kind-$label"
+  echo "$kind-$label $wall $(printf "%.2f" "$(echo "$user + $sys" | bc)") $rss"
+}
+
 results=()
 bench_case() { # label samples sl-args torch-args
   local label=$1 samples=$2 slargs=$3 ptargs=$4
   local s t
-  s=$(run "sl-$label" env OPENBLAS_NUM_THREADS=1 $bin replay $slargs --output /dev/null)
-  t=$(run "pt-$label" $py bench/peers/replay_torch.py $ptargs --output /dev/null)
+  s=$(median3 sl "$label" env OPENBLAS_NUM_THREADS=1 $bin replay $slargs --output /dev/null)
+  t=$(median3 pt "$label" $py bench/peers/replay_torch.py $ptargs --output /dev/null)
   results+=("$label $samples $s $t")
 }
 
@@ -52,11 +73,7 @@ bench_case mlp784 "$m" \
   "--model softmax --dim 784 --classes 10 --hidden 128 --optimizer adam --batch-size 256 --input $data/mnistlike-$m.msgpack" \
   "--dim 784 --classes 10 --hidden 128 --batch-size 256 --input $data/mnistlike-$m.msgpack"
 
-# Throughput is each program's own measure of its loop (file open to last
-# prediction written), so interpreter start-up does not count against PyTorch;
-# wall, CPU and peak RSS are of the whole process.
-rate_sl() { sed -n 's/.*"samples_per_s":\([0-9.e+]*\).*/\1/p' "$data/log.sl-$1" | tail -1; }
-rate_pt() { sed -n 's/.* \([0-9]*\) samples\/s$/\1/p' "$data/log.pt-$1" | tail -1; }
+# Wall, CPU and peak RSS are of the whole process (the median run's).
 printf '\n%-8s %9s | %14s %8s %7s | %14s %8s %7s | %7s\n' case samples "streamlearn/s" "RSS MB" "CPU s" \
   "pytorch/s" "RSS MB" "CPU s" speedup
 json="["

@@ -56,7 +56,9 @@ machine = {"nproc": os.cpu_count(), "cpu": cpu, "mem_gib": round(mem_kb / 2**20,
 # ratio oriented so that > 1 means streamlearn is ahead.
 rows = []
 def row(bench, metric, sl, peer, pv, better):
-    ratio = sl / pv if better == "higher" else pv / sl
+    # times below the clock's resolution count as 1 us, not as a division by zero
+    sl_, pv_ = max(sl, 1e-3), max(pv, 1e-3)
+    ratio = sl_ / pv_ if better == "higher" else pv_ / sl_
     rows.append({"benchmark": bench, "metric": metric, "streamlearn": sl, "peer": peer,
                  "peer_value": pv, "advantage": round(ratio, 2)})
 
