@@ -165,6 +165,11 @@ if len(deps) == 2:
     ga = arg_after(deps["trainer"]["spec"]["template"]["spec"]["containers"][0]["args"], "--group")
     gb = arg_after(deps["predictor"]["spec"]["template"]["spec"]["containers"][0]["args"], "--group")
     check(ga and gb and ga != gb, f"trainer and predictors use different consumer groups ({ga}, {gb})")
+    targs = deps["trainer"]["spec"]["template"]["spec"]["containers"][0]["args"]
+    pargs_ = deps["predictor"]["spec"]["template"]["spec"]["containers"][0]["args"]
+    check(not arg_after(targs, "--output-topic") and not any(k[1] == "output-topic" for k in ini),
+          "the trainer produces no predictions (no output topic in its args or the INI)")
+    check(bool(arg_after(pargs_, "--output-topic")), "the predictors produce to an output topic")
 
 def selects(sel, role):
     d = deps.get(role)
