@@ -21,21 +21,11 @@ static const char usage[] =
 
 int sl_cmd_dev_kafka(int argc, char **argv) {
     char errstr[512];
-    int help = 0, code = 2;
+    int code = 2;
     sl_devkafka_t *d = NULL;
-    sl_opts_t *o = sl_opts_parse(SL_CMD_DEVKAFKA, argc, argv, &help, errstr, sizeof errstr);
-    if (!o) {
-        fprintf(stderr, "streamlearn dev-kafka: %s\n", errstr);
-        return 2;
-    }
-    if (help) {
-        sl_opts_print_help(SL_CMD_DEVKAFKA, usage, stdout);
-        sl_opts_destroy(o);
-        return 0;
-    }
-    int level = 1;
-    sl_opts_choice(o, "log-level", &level, errstr, sizeof errstr);
-    sl_log_set_level((sl_log_level_t)level);
+    sl_opts_t *o = sl_opts_start(SL_CMD_DEVKAFKA, "dev-kafka", usage, argc, argv, &code);
+    if (!o)
+        return code;
     uint64_t brokers = 1;
     const char *topics = NULL, *file = NULL;
     if (sl_opts_npositional(o) > 0) {

@@ -381,19 +381,12 @@ static int sink_close(sink_t *s) {
 
 int sl_cmd_gen(int argc, char **argv) {
     char errstr[512];
-    int help = 0, code = 2;
+    int code = 2;
     sl_gen_t *g = NULL;
     sink_t sink = {0};
-    sl_opts_t *o = sl_opts_parse(SL_CMD_GEN, argc, argv, &help, errstr, sizeof errstr);
-    if (!o) {
-        fprintf(stderr, "streamlearn gen: %s\n", errstr);
-        return 2;
-    }
-    if (help) {
-        sl_opts_print_help(SL_CMD_GEN, usage, stdout);
-        sl_opts_destroy(o);
-        return 0;
-    }
+    sl_opts_t *o = sl_opts_start(SL_CMD_GEN, "gen", usage, argc, argv, &code);
+    if (!o)
+        return code;
     sl_gen_config_t c;
     const char *topic = NULL;
     if (sl_gen_config_load(o, &c, errstr, sizeof errstr) != SL_OK ||

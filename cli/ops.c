@@ -123,19 +123,6 @@ static void take_view(sl_ops_t *o, view_t *v) {
         sl_store_status(store, &v->store);
 }
 
-static int appendf(sl_buf_t *b, const char *fmt, ...) {
-    char line[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        return -1;
-    return sl_buf_append(b, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1) == SL_OK
-               ? 0
-               : -1;
-}
-
 static const char *phase_name(sl_ops_phase_t p) {
     switch (p) {
     case SL_OPS_STANDBY: return "standby";
@@ -150,29 +137,29 @@ static int healthz(sl_ops_t *o, const view_t *v, sl_buf_t *body) {
         uint64_t now = sl_now_ms();
         uint64_t age = now > v->heartbeat_ms ? now - v->heartbeat_ms : 0;
         if (v->heartbeat_ms != 0 && age > o->stale_ms) {
-            appendf(body, "worker loop silent for %llu ms (limit %u ms)\n", (unsigned long long)age,
-                    (unsigned)o->stale_ms);
+            sl_buf_appendf(body, "worker loop silent for %llu ms (limit %u ms)\n",
+                           (unsigned long long)age, (unsigned)o->stale_ms);
             return 503;
         }
     }
-    appendf(body, "ok (%s)\n", phase_name(v->phase));
+    sl_buf_appendf(body, "ok (%s)\n", phase_name(v->phase));
     return 200;
 }
 
 static int readyz(const view_t *v, sl_buf_t *body) {
     switch (v->phase) {
     case SL_OPS_STANDBY:
-        appendf(body, "standby\n"); /* ready but idle: a hot standby for the lease */
+        sl_buf_appendf(body, "standby\n"); /* ready but idle: a hot standby for the lease */
         return 200;
-    case SL_OPS_STARTING: appendf(body, "not ready: loading the model\n"); return 503;
-    case SL_OPS_STOPPING: appendf(body, "not ready: stopping\n"); return 503;
+    case SL_OPS_STARTING: sl_buf_appendf(body, "not ready: loading the model\n"); return 503;
+    case SL_OPS_STOPPING: sl_buf_appendf(body, "not ready: stopping\n"); return 503;
     default: break;
     }
     if (!v->have || v->st.partitions <= 0) {
-        appendf(body, "not ready: no partitions assigned\n");
+        sl_buf_appendf(body, "not ready: no partitions assigned\n");
         return 503;
     }
-    appendf(body, "ready\n");
+    sl_buf_appendf(body, "ready\n");
     return 200;
 }
 
@@ -236,8 +223,9 @@ static int row(sl_buf_t *b, const char *name, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(val, sizeof val, fmt, ap);
     va_end(ap);
-    if (appendf(b, "<tr><th>") || append_escaped(b, name) || appendf(b, "</th><td>") ||
-        append_escaped(b, val) || appendf(b, "</td></tr>\n"))
+    if (sl_buf_appendf(b, "<tr><th>") || append_escaped(b, name) ||
+        sl_buf_appendf(b, "</th><td>") || append_escaped(b, val) ||
+        sl_buf_appendf(b, "</td></tr>\n"))
         return -1;
     return 0;
 }
@@ -251,13 +239,13 @@ static int status_page(sl_ops_t *o, const view_t *v, sl_buf_t *b) {
                  (unsigned long long)v->store.parent);
     else
         snprintf(lineage, sizeof lineage, "v%llu (no parent)", (unsigned long long)version);
-    int bad = appendf(b, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>"
-                         "streamlearn ") ||
+    int bad = sl_buf_appendf(b, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>"
+                                "streamlearn ") ||
               append_escaped(b, o->model) ||
-              appendf(b, "</title>\n<style>body{font-family:sans-serif;margin:2em}"
-                         "th{text-align:left;padding-right:1em}</style></head><body>\n"
-                         "<h1>streamlearn ") ||
-              append_escaped(b, o->model) || appendf(b, "</h1>\n<table>\n") ||
+              sl_buf_appendf(b, "</title>\n<style>body{font-family:sans-serif;margin:2em}"
+                                "th{text-align:left;padding-right:1em}</style></head><body>\n"
+                                "<h1>streamlearn ") ||
+              append_escaped(b, o->model) || sl_buf_appendf(b, "</h1>\n<table>\n") ||
               row(b, "role", "%s", o->role) || row(b, "phase", "%s", phase_name(v->phase)) ||
               row(b, "version", "%llu", (unsigned long long)version) ||
               row(b, "lineage", "%s", lineage) ||
@@ -273,9 +261,9 @@ static int status_page(sl_ops_t *o, const view_t *v, sl_buf_t *b) {
         bad = row(b, "redis", "%s", v->store.redis_ok ? "ok" : v->store.last_error) ||
               row(b, "snapshots published", "%llu", (unsigned long long)v->store.published) ||
               row(b, "snapshot failures", "%llu", (unsigned long long)v->store.failed);
-    bad = bad || appendf(b, "</table>\n<h2>prequential loss (window)</h2>\n") ||
+    bad = bad || sl_buf_appendf(b, "</table>\n<h2>prequential loss (window)</h2>\n") ||
           sl_svg_line_chart(b, v->loss, v->loss_n, 640, 200, "window loss") != SL_OK ||
-          appendf(b, "\n</body></html>\n");
+          sl_buf_appendf(b, "\n</body></html>\n");
     return bad ? 500 : 200;
 }
 

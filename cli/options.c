@@ -10,6 +10,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/log.h"
+
 #define L SL_CMD_LEARN
 #define R SL_CMD_RUN
 #define P SL_CMD_REPLAY
@@ -402,6 +404,35 @@ nomem:
 fail:
     sl_opts_destroy(o);
     return NULL;
+}
+
+sl_opts_t *sl_opts_start(unsigned command, const char *name, const char *usage, int argc,
+                         char **argv, int *exit_code) {
+    char errstr[512];
+    int help = 0;
+    sl_opts_t *o = sl_opts_parse(command, argc, argv, &help, errstr, sizeof errstr);
+    if (!o) {
+        fprintf(stderr, "streamlearn %s: %s\n", name, errstr);
+        *exit_code = 2;
+        return NULL;
+    }
+    if (help) {
+        sl_opts_print_help(command, usage, stdout);
+        sl_opts_destroy(o);
+        *exit_code = 0;
+        return NULL;
+    }
+    if (sl_opts_npositional(o) > 0) {
+        fprintf(stderr, "streamlearn %s: unexpected argument \"%s\"\n", name,
+                sl_opts_positional(o, 0));
+        sl_opts_destroy(o);
+        *exit_code = 2;
+        return NULL;
+    }
+    int level = SL_LOG_INFO;
+    if (sl_opts_choice(o, "log-level", &level, errstr, sizeof errstr) == SL_OK)
+        sl_log_set_level((sl_log_level_t)level);
+    return o;
 }
 
 static const sl_optval_t *get(const sl_opts_t *o, const char *name) {

@@ -67,6 +67,13 @@ sl_opts_t *sl_opts_parse(unsigned command, int argc, char **argv, int *help, cha
                          size_t errstr_size);
 void sl_opts_destroy(sl_opts_t *o);
 
+/* The common start of a command that takes no positional arguments: parses
+ * its options (errors on stderr as "streamlearn NAME: ...", exit status 2),
+ * prints --help (exit status 0), refuses positional arguments (2) and applies
+ * --log-level. Returns the options, or NULL with *exit_code set. */
+sl_opts_t *sl_opts_start(unsigned command, const char *name, const char *usage, int argc,
+                         char **argv, int *exit_code);
+
 /* Typed getters. `name` must be in the table for this command (a programming
  * error otherwise: aborts). A value that fails the check returns SL_ERR_INVAL
  * with errstr naming where it came from ("--dim", "STREAMLEARN_DIM",

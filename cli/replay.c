@@ -234,28 +234,13 @@ static FILE *open_stream(const char *path, int writing) {
 
 int sl_cmd_replay(int argc, char **argv) {
     char errstr[512];
-    int help = 0, code = 2;
+    int code = 2;
     replay_t r = {0};
     r.bad_log.interval_ms = 1000;
     r.bad_log.burst = 10;
-    sl_opts_t *o = sl_opts_parse(SL_CMD_REPLAY, argc, argv, &help, errstr, sizeof errstr);
-    if (!o) {
-        fprintf(stderr, "streamlearn replay: %s\n", errstr);
-        return 2;
-    }
-    if (help) {
-        sl_opts_print_help(SL_CMD_REPLAY, usage, stdout);
-        sl_opts_destroy(o);
-        return 0;
-    }
-    int level = 1;
-    sl_opts_choice(o, "log-level", &level, errstr, sizeof errstr);
-    sl_log_set_level((sl_log_level_t)level);
-    if (sl_opts_npositional(o) > 0) {
-        fprintf(stderr, "streamlearn replay: unexpected argument \"%s\"\n",
-                sl_opts_positional(o, 0));
-        goto out;
-    }
+    sl_opts_t *o = sl_opts_start(SL_CMD_REPLAY, "replay", usage, argc, argv, &code);
+    if (!o)
+        return code;
     if (sl_learnconf_load(o, &r.conf, errstr, sizeof errstr) != SL_OK) {
         fprintf(stderr, "streamlearn replay: %s\n", errstr);
         goto out;

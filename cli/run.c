@@ -236,28 +236,14 @@ static int start_ops(const sl_opts_t *o, run_t *r, int *code, char *errstr, size
 
 int sl_cmd_run(int argc, char **argv) {
     char errstr[512];
-    int help = 0, code = 2;
+    int code = 2;
     run_t r;
     memset(&r, 0, sizeof r);
     sl_learner_t *learner = NULL;
     sl_worker_t *w = NULL;
-    sl_opts_t *o = sl_opts_parse(SL_CMD_RUN, argc, argv, &help, errstr, sizeof errstr);
-    if (!o) {
-        fprintf(stderr, "streamlearn run: %s\n", errstr);
-        return 2;
-    }
-    if (help) {
-        sl_opts_print_help(SL_CMD_RUN, usage, stdout);
-        sl_opts_destroy(o);
-        return 0;
-    }
-    int level = 1;
-    sl_opts_choice(o, "log-level", &level, errstr, sizeof errstr);
-    sl_log_set_level((sl_log_level_t)level);
-    if (sl_opts_npositional(o) > 0) {
-        snprintf(errstr, sizeof errstr, "unexpected argument \"%s\"", sl_opts_positional(o, 0));
-        goto bad;
-    }
+    sl_opts_t *o = sl_opts_start(SL_CMD_RUN, "run", usage, argc, argv, &code);
+    if (!o)
+        return code;
     if (sl_learnconf_load(o, &r.lc, errstr, sizeof errstr) != SL_OK ||
         load_role(o, &r, errstr, sizeof errstr) != 0 ||
         load_kafka(o, &r, errstr, sizeof errstr) != 0)

@@ -1,6 +1,8 @@
 /* buf.c - growable byte buffer. */
 #include "buf.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,6 +31,23 @@ sl_err_t sl_buf_append(sl_buf_t *b, const void *p, size_t n) {
         return err;
     memcpy(b->data + b->len, p, n);
     b->len += n;
+    return SL_OK;
+}
+
+sl_err_t sl_buf_appendf(sl_buf_t *b, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return SL_ERR_INVAL;
+    sl_err_t err = sl_buf_reserve(b, (size_t)n + 1);
+    if (err != SL_OK)
+        return err;
+    va_start(ap, fmt);
+    vsnprintf((char *)b->data + b->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
     return SL_OK;
 }
 

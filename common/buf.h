@@ -20,6 +20,10 @@ sl_err_t sl_buf_reserve(sl_buf_t *b, size_t extra);
 /* Appends n bytes; SL_ERR_NOMEM leaves the buffer as it was. */
 sl_err_t sl_buf_append(sl_buf_t *b, const void *p, size_t n);
 
+/* Appends printf-formatted text (no NUL kept); SL_ERR_NOMEM leaves the
+ * buffer as it was, SL_ERR_INVAL for a format error. */
+sl_err_t sl_buf_appendf(sl_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* Empties the buffer, keeping its allocation. */
 static inline void sl_buf_reset(sl_buf_t *b) {
     b->len = 0;

@@ -76,17 +76,6 @@ static void put_json_str(sl_buf_t *b, const char *s) {
     sl_buf_append(b, "\"", 1);
 }
 
-static void put_fmt(sl_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void put_fmt(sl_buf_t *b, const char *fmt, ...) {
-    char tmp[64];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    if (n > 0)
-        sl_buf_append(b, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
-}
-
 void sl_log_fields(sl_log_level_t level, const char *msg, const sl_field_t *fields, size_t n) {
     static const char *names[] = {"debug", "info", "warn", "error"};
     if (level < g_level)
@@ -94,7 +83,7 @@ void sl_log_fields(sl_log_level_t level, const char *msg, const sl_field_t *fiel
     char stamp[40];
     sl_format_rfc3339(sl_wall_ms(), stamp, sizeof stamp);
     sl_buf_t b = {0};
-    put_fmt(&b, "{\"time\":\"%s\",\"level\":\"%s\",\"msg\":", stamp, names[level]);
+    sl_buf_appendf(&b, "{\"time\":\"%s\",\"level\":\"%s\",\"msg\":", stamp, names[level]);
     put_json_str(&b, msg);
     for (size_t i = 0; i < n; i++) {
         sl_buf_append(&b, ",", 1);
@@ -107,15 +96,15 @@ void sl_log_fields(sl_log_level_t level, const char *msg, const sl_field_t *fiel
             else
                 sl_buf_append(&b, "null", 4);
             break;
-        case SL_FIELD_I64: put_fmt(&b, "%lld", (long long)fields[i].v.i); break;
-        case SL_FIELD_U64: put_fmt(&b, "%llu", (unsigned long long)fields[i].v.u); break;
+        case SL_FIELD_I64: sl_buf_appendf(&b, "%lld", (long long)fields[i].v.i); break;
+        case SL_FIELD_U64: sl_buf_appendf(&b, "%llu", (unsigned long long)fields[i].v.u); break;
         case SL_FIELD_DBL:
             if (isfinite(fields[i].v.d))
-                put_fmt(&b, "%.6g", fields[i].v.d);
+                sl_buf_appendf(&b, "%.6g", fields[i].v.d);
             else
                 sl_buf_append(&b, "null", 4);
             break;
-        case SL_FIELD_BOOL: put_fmt(&b, "%s", fields[i].v.i ? "true" : "false"); break;
+        case SL_FIELD_BOOL: sl_buf_appendf(&b, "%s", fields[i].v.i ? "true" : "false"); break;
         }
     }
     sl_buf_append(&b, "}\n", 2);

@@ -9,25 +9,6 @@
 #define PAD_LEFT 56 /* room for the range labels */
 #define PAD 8
 
-/* Appends printf-formatted text; SL_ERR_NOMEM leaves b as it was. */
-static sl_err_t appendf(sl_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static sl_err_t appendf(sl_buf_t *b, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        return SL_ERR_INVAL;
-    sl_err_t err = sl_buf_reserve(b, (size_t)n + 1);
-    if (err != SL_OK)
-        return err;
-    va_start(ap, fmt);
-    vsnprintf((char *)b->data + b->len, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    b->len += (size_t)n;
-    return SL_OK;
-}
-
 sl_err_t sl_svg_escape(sl_buf_t *out, const char *s) {
     size_t len0 = out->len;
     sl_err_t err = SL_OK;
@@ -91,15 +72,17 @@ static sl_err_t draw_runs(sl_buf_t *out, const double *v, size_t n, const plot_t
         while (end < n && isfinite(v[end]))
             end++;
         if (end - i == 1) {
-            err = appendf(out, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"2\" fill=\"#1f77b4\"/>\n",
-                          px(p, i), py(p, v[i]));
+            err =
+                sl_buf_appendf(out, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"2\" fill=\"#1f77b4\"/>\n",
+                               px(p, i), py(p, v[i]));
         } else {
-            err = appendf(out, "<polyline fill=\"none\" stroke=\"#1f77b4\" stroke-width=\"1.5\" "
-                               "points=\"");
+            err = sl_buf_appendf(out,
+                                 "<polyline fill=\"none\" stroke=\"#1f77b4\" stroke-width=\"1.5\" "
+                                 "points=\"");
             for (size_t k = i; k < end && err == SL_OK; k++)
-                err = appendf(out, "%s%.1f,%.1f", k == i ? "" : " ", px(p, k), py(p, v[k]));
+                err = sl_buf_appendf(out, "%s%.1f,%.1f", k == i ? "" : " ", px(p, k), py(p, v[k]));
             if (err == SL_OK)
-                err = appendf(out, "\"/>\n");
+                err = sl_buf_appendf(out, "\"/>\n");
         }
         i = end;
     }
@@ -108,29 +91,30 @@ static sl_err_t draw_runs(sl_buf_t *out, const double *v, size_t n, const plot_t
 
 static sl_err_t render(sl_buf_t *out, const double *values, size_t n, int width, int height,
                        const char *title) {
-    sl_err_t err = appendf(out,
-                           "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
-                           "viewBox=\"0 0 %d %d\" role=\"img\" font-family=\"sans-serif\" "
-                           "font-size=\"11\">\n",
-                           width, height, width, height);
+    sl_err_t err =
+        sl_buf_appendf(out,
+                       "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
+                       "viewBox=\"0 0 %d %d\" role=\"img\" font-family=\"sans-serif\" "
+                       "font-size=\"11\">\n",
+                       width, height, width, height);
     if (err == SL_OK && title) {
-        err = appendf(out, "<title>");
+        err = sl_buf_appendf(out, "<title>");
         if (err == SL_OK)
             err = sl_svg_escape(out, title);
         if (err == SL_OK)
-            err = appendf(out, "</title>\n");
+            err = sl_buf_appendf(out, "</title>\n");
     }
     if (err == SL_OK)
-        err = appendf(out,
-                      "<rect x=\"0.5\" y=\"0.5\" width=\"%d\" height=\"%d\" fill=\"#fff\" "
-                      "stroke=\"#ccc\"/>\n",
-                      width - 1, height - 1);
+        err = sl_buf_appendf(out,
+                             "<rect x=\"0.5\" y=\"0.5\" width=\"%d\" height=\"%d\" fill=\"#fff\" "
+                             "stroke=\"#ccc\"/>\n",
+                             width - 1, height - 1);
     double lo = 0, hi = 0;
     size_t nfinite = values ? finite_range(values, n, &lo, &hi) : 0;
     if (err != SL_OK)
         return err;
     if (nfinite == 0)
-        return appendf(
+        return sl_buf_appendf(
             out,
             "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" fill=\"#888\">no data</text>\n"
             "</svg>\n",
@@ -139,14 +123,14 @@ static sl_err_t render(sl_buf_t *out, const double *values, size_t n, int width,
     double plot_w = width - PAD_LEFT - PAD;
     p.x0 = n == 1 ? PAD_LEFT + plot_w / 2 : PAD_LEFT;
     p.dx = n > 1 ? plot_w / (double)(n - 1) : 0;
-    err = appendf(out,
-                  "<text x=\"%d\" y=\"%d\" text-anchor=\"end\" fill=\"#555\">%.4g</text>\n"
-                  "<text x=\"%d\" y=\"%d\" text-anchor=\"end\" fill=\"#555\">%.4g</text>\n",
-                  PAD_LEFT - 4, PAD + 10, hi, PAD_LEFT - 4, height - PAD, lo);
+    err = sl_buf_appendf(out,
+                         "<text x=\"%d\" y=\"%d\" text-anchor=\"end\" fill=\"#555\">%.4g</text>\n"
+                         "<text x=\"%d\" y=\"%d\" text-anchor=\"end\" fill=\"#555\">%.4g</text>\n",
+                         PAD_LEFT - 4, PAD + 10, hi, PAD_LEFT - 4, height - PAD, lo);
     if (err == SL_OK)
         err = draw_runs(out, values, n, &p);
     if (err == SL_OK)
-        err = appendf(out, "</svg>\n");
+        err = sl_buf_appendf(out, "</svg>\n");
     return err;
 }
 
