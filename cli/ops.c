@@ -233,12 +233,18 @@ static int row(sl_buf_t *b, const char *name, const char *fmt, ...) {
 static int status_page(sl_ops_t *o, const view_t *v, sl_buf_t *b) {
     const sl_worker_status_t *s = &v->st;
     uint64_t version = v->have_store ? v->store.version : s->version;
-    char lineage[96];
-    if (v->have_store && v->store.parent)
-        snprintf(lineage, sizeof lineage, "v%llu <- v%llu", (unsigned long long)version,
+    char lineage[SL_STORE_LINEAGE * 28];
+    size_t used = 0;
+    if (v->have_store && v->store.n_lineage > 0) {
+        for (uint32_t i = 0; i < v->store.n_lineage && used < sizeof lineage; i++)
+            used += (size_t)snprintf(lineage + used, sizeof lineage - used, "%sv%llu",
+                                     i ? " ← " : "", (unsigned long long)v->store.lineage[i]);
+    } else if (v->have_store && v->store.parent) {
+        snprintf(lineage, sizeof lineage, "v%llu ← v%llu", (unsigned long long)version,
                  (unsigned long long)v->store.parent);
-    else
+    } else {
         snprintf(lineage, sizeof lineage, "v%llu (no parent)", (unsigned long long)version);
+    }
     int bad = sl_buf_appendf(b, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>"
                                 "streamlearn ") ||
               append_escaped(b, o->model) ||

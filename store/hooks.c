@@ -17,6 +17,21 @@
 
 #define DRAIN_TIMEOUT_MS 30000
 
+void sl_store_note_lineage(sl_store_status_t *st, uint64_t version, uint64_t parent) {
+    if (st->n_lineage > 0 && st->lineage[0] == version)
+        return;
+    if (st->n_lineage > 0 && st->lineage[0] == parent) {
+        uint32_t keep = st->n_lineage < SL_STORE_LINEAGE ? st->n_lineage : SL_STORE_LINEAGE - 1;
+        memmove(st->lineage + 1, st->lineage, keep * sizeof st->lineage[0]);
+        st->lineage[0] = version;
+        st->n_lineage = keep + 1;
+        return;
+    }
+    st->lineage[0] = version;
+    st->lineage[1] = parent;
+    st->n_lineage = parent ? 2 : 1;
+}
+
 sl_store_t *sl_store_new(const sl_store_config_t *c, char *errstr, size_t errstr_size) {
     if (!c->topic || !*c->topic) {
         sl_errstr_set(errstr, errstr_size, "store: the input topic is required");
@@ -155,6 +170,7 @@ sl_err_t sl_store_load(sl_store_t *s, const sl_model_config_t *expect, sl_learne
     pthread_mutex_lock(&s->mu);
     s->status.version = m.version;
     s->status.parent = m.parent;
+    sl_store_note_lineage(&s->status, m.version, m.parent);
     pthread_mutex_unlock(&s->mu);
     s->initial_durable = s->nmap > 0 && !s->c.follower;
     sl_log(SL_LOG_INFO, "resuming from snapshot", SL_STR("model", s->name),
@@ -207,6 +223,7 @@ static sl_err_t apply_results(sl_store_t *s, sl_worker_t *w) {
             s->dirty = 0;
             pthread_mutex_lock(&s->mu);
             s->status.parent = m.parent;
+            sl_store_note_lineage(&s->status, m.version, m.parent);
             s->status.switches++;
             pthread_mutex_unlock(&s->mu);
         }

@@ -11,6 +11,8 @@
 #include "consumer/worker.h"
 #include "model/learner.h"
 
+#define SL_STORE_LINEAGE 8
+
 typedef struct sl_store_config {
     const char *redis_url;     /* redis://[user:password@]host:port[/db] */
     const char *model_name;    /* --model-name */
@@ -71,11 +73,17 @@ typedef struct sl_store_status {
     uint64_t version;        /* the version the worker's weights descend from */
     uint64_t parent;         /* that version's parent (0: none or unknown) */
     double snapshot_seconds; /* how long the last published snapshot took (0: none yet) */
-    uint64_t published;      /* snapshots published by this process */
-    uint64_t failed;         /* snapshot attempts that failed (Redis) */
-    uint64_t switches;       /* learners swapped in (rollback, stale lineage) */
-    int redis_ok;            /* 0 while the last Redis call failed */
-    char last_error[256];    /* "" when redis_ok */
+    /* The lineage this process has seen, newest first: lineage[0] is the
+     * version served, lineage[1] its parent, and so on, as far back as the
+     * versions this process loaded and published reach (at most
+     * SL_STORE_LINEAGE). */
+    uint64_t lineage[SL_STORE_LINEAGE];
+    uint32_t n_lineage;
+    uint64_t published;   /* snapshots published by this process */
+    uint64_t failed;      /* snapshot attempts that failed (Redis) */
+    uint64_t switches;    /* learners swapped in (rollback, stale lineage) */
+    int redis_ok;         /* 0 while the last Redis call failed */
+    char last_error[256]; /* "" when redis_ok */
 } sl_store_status_t;
 void sl_store_status(sl_store_t *s, sl_store_status_t *out);
 

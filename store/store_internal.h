@@ -24,6 +24,11 @@ typedef struct job {
     size_t n;
 } job_t;
 
+/* Records that `version` (with `parent`) is now served in st->lineage; called
+ * with mu held. A version whose parent is the newest entry extends the chain;
+ * any other (a rollback, another writer's head) starts it again. */
+void sl_store_note_lineage(sl_store_status_t *st, uint64_t version, uint64_t parent);
+
 typedef enum job_state { JOB_NONE, JOB_PENDING, JOB_RUNNING } job_state_t;
 
 struct sl_store {

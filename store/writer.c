@@ -230,6 +230,7 @@ static int run_job(sl_store_t *s, job_t *j) {
     s->status.snapshot_seconds =
         (double)(ts1.tv_sec - ts0.tv_sec) + (double)(ts1.tv_nsec - ts0.tv_nsec) / 1e9;
     s->status.parent = j->parent;
+    sl_store_note_lineage(&s->status, v, j->parent);
     free(s->done_offs);
     s->done_offs = offs;
     s->done_n = offs ? j->n : 0;
