@@ -11,12 +11,11 @@ int sl_cmd_run(int argc, char **argv);
 
 /* The embedded Kafka-protocol cluster for development (cli/devkafka_cmd.c). */
 int sl_cmd_dev_kafka(int argc, char **argv);
+
+/* Synthetic sample streams with drift, to a file or a topic (cli/gen.c). */
 int sl_cmd_gen(int argc, char **argv);
 
 /* Versions in Redis: list, show, rollback, pin, unpin, export, import (cli/models.c). */
 int sl_cmd_models(int argc, char **argv);
-
-/* Prints docs/CONFIGURATION.md (the option table as Markdown) on stdout. */
-int sl_cmd_help_config(int argc, char **argv);
 
 #endif

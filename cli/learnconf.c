@@ -9,9 +9,6 @@
 #include "model/linalg.h"
 #include "model/safetensors.h"
 
-#define MAX_DIM (1u << 30)
-#define MAX_WIDTH (1u << 20)
-
 /* "64,32" -> hidden sizes; "" -> none. */
 static sl_err_t parse_hidden(const sl_opts_t *o, sl_model_config_t *m, char *errstr,
                              size_t errstr_size) {
@@ -21,10 +18,10 @@ static sl_err_t parse_hidden(const sl_opts_t *o, sl_model_config_t *m, char *err
     while (*s) {
         char *end = NULL;
         unsigned long v = strtoul(s, &end, 10);
-        if (end == s || v == 0 || v > MAX_WIDTH || (*end && *end != ',')) {
+        if (end == s || v == 0 || v > SL_MODEL_MAX_WIDTH || (*end && *end != ',')) {
             sl_errstr_set(errstr, errstr_size,
                           "%s: \"%s\" is not a comma-separated list of layer sizes 1..%u",
-                          sl_opts_origin(o, "hidden"), s, MAX_WIDTH);
+                          sl_opts_origin(o, "hidden"), s, SL_MODEL_MAX_WIDTH);
             return SL_ERR_INVAL;
         }
         if (m->n_hidden == SL_MAX_HIDDEN) {
@@ -55,7 +52,7 @@ sl_err_t sl_learnconf_load(const sl_opts_t *o, sl_learnconf_t *c, char *errstr,
     if ((err = sl_opts_choice(o, "model", &choice, errstr, errstr_size)) != SL_OK)
         return err;
     c->model.head = (sl_head_t)choice;
-    err = sl_opts_uint(o, "dim", 1, MAX_DIM, &u, errstr, errstr_size);
+    err = sl_opts_uint(o, "dim", 1, SL_MODEL_MAX_DIM, &u, errstr, errstr_size);
     if (err == SL_ERR_EOF) {
         sl_errstr_set(errstr, errstr_size, "--dim: required (number of input features)");
         return SL_ERR_INVAL;
@@ -63,7 +60,7 @@ sl_err_t sl_learnconf_load(const sl_opts_t *o, sl_learnconf_t *c, char *errstr,
     if (err != SL_OK)
         return err;
     c->model.dim = (uint32_t)u;
-    err = sl_opts_uint(o, "classes", 2, MAX_WIDTH, &u, errstr, errstr_size);
+    err = sl_opts_uint(o, "classes", 2, SL_MODEL_MAX_WIDTH, &u, errstr, errstr_size);
     if (c->model.head == SL_HEAD_SOFTMAX) {
         if (err == SL_ERR_EOF) {
             sl_errstr_set(errstr, errstr_size, "--classes: required with --model softmax");

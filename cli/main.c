@@ -7,6 +7,17 @@
 #include "cli/commands.h"
 #include "cli/options.h"
 
+/* Prints docs/CONFIGURATION.md (the option table as Markdown) on stdout. */
+static int help_config(int argc, char **argv) {
+    (void)argv;
+    if (argc > 0) {
+        fprintf(stderr, "usage: streamlearn help-config   (prints docs/CONFIGURATION.md)\n");
+        return 2;
+    }
+    sl_opts_print_markdown(stdout);
+    return 0;
+}
+
 typedef struct command {
     const char *name;
     int (*fn)(int argc, char **argv);
@@ -20,7 +31,7 @@ static const command_t commands[] = {
     {"gen", sl_cmd_gen, "synthetic sample streams with concept drift, to a file or a topic"},
     {"dev-kafka", sl_cmd_dev_kafka, "an embedded Kafka-protocol cluster for development and tests"},
     {"models", sl_cmd_models, "inspect and steer model versions in Redis"},
-    {"help-config", sl_cmd_help_config, "print the configuration reference (Markdown)"},
+    {"help-config", help_config, "print the configuration reference (Markdown)"},
 };
 
 static void usage(FILE *out) {

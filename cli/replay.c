@@ -308,13 +308,3 @@ out:
     sl_opts_destroy(o);
     return code;
 }
-
-int sl_cmd_help_config(int argc, char **argv) {
-    (void)argv;
-    if (argc > 0) {
-        fprintf(stderr, "usage: streamlearn help-config   (prints docs/CONFIGURATION.md)\n");
-        return 2;
-    }
-    sl_opts_print_markdown(stdout);
-    return 0;
-}
