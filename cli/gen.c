@@ -1,5 +1,7 @@
 /* gen.c - `streamlearn gen`: seeded synthetic sample streams (hyperplane,
  * Gaussian blobs, sparse named features) with concept drift, to a file or a topic. */
+#include "gen.h"
+
 #include <errno.h>
 #include <librdkafka/rdkafka.h>
 #include <math.h>
@@ -10,7 +12,6 @@
 #include <time.h>
 
 #include "cli/commands.h"
-#include "cli/gen.h"
 #include "cli/options.h"
 #include "common/log.h"
 #include "common/rng.h"

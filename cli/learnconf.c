@@ -1,4 +1,5 @@
 /* learnconf.c - learning flags -> sl_model_config_t / sl_optim_config_t -> learner. */
+
 #include "learnconf.h"
 
 #include <math.h>

@@ -4,7 +4,8 @@
  * callbacks (a heartbeat atomic on every loop iteration, a status copy under
  * `mu` about every 200 ms); libmicrohttpd's thread renders responses from
  * that copy, the phase atomic and sl_store_status, never touching the worker. */
-#include "cli/ops.h"
+
+#include "ops.h"
 
 #include <math.h>
 #include <pthread.h>

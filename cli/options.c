@@ -1,4 +1,5 @@
 /* options.c - the option table and flag/env/INI resolution. */
+
 #include "options.h"
 
 #include <ctype.h>

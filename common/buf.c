@@ -1,4 +1,5 @@
 /* buf.c - growable byte buffer. */
+
 #include "buf.h"
 
 #include <stdarg.h>

@@ -5,7 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "err.h"
+#include "common/err.h"
 
 /* Plain data: data[0..len) is valid; cap is the allocation. A zeroed
  * sl_buf_t is an empty buffer. */

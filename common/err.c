@@ -1,4 +1,5 @@
 /* err.c - messages for sl_err_t and the errstr formatter. */
+
 #include "err.h"
 
 #include <stdarg.h>

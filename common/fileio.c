@@ -1,4 +1,5 @@
 /* fileio.c - whole-file reads with a size cap and atomic whole-file writes. */
+
 #include "fileio.h"
 
 #include <errno.h>

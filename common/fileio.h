@@ -5,7 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "err.h"
+#include "common/err.h"
 
 /* Reads the whole file at `path` into a malloc'd buffer. On success *data
  * holds *len bytes (plus a NUL byte after them, not counted, so text can be

@@ -1,4 +1,5 @@
 /* httpd.c - embedded HTTP server on libmicrohttpd: GET/HEAD to one handler, bounded requests. */
+
 #include "httpd.h"
 
 #include <arpa/inet.h>
@@ -11,7 +12,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "log.h"
+#include "common/log.h"
 
 #define TEXT_PLAIN "text/plain; charset=utf-8"
 

@@ -1,4 +1,5 @@
 /* log.c - JSON-lines logger, rate limiter and clocks. */
+
 #include "log.h"
 
 #include <math.h>
@@ -9,7 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "buf.h"
+#include "common/buf.h"
 
 static sl_log_level_t g_level = SL_LOG_INFO;
 

@@ -1,4 +1,5 @@
 /* prom.c - Prometheus text exposition format 0.0.4 writer. */
+
 #include "prom.h"
 
 #include <math.h>

@@ -4,8 +4,8 @@
 
 #include <stddef.h>
 
-#include "buf.h"
-#include "err.h"
+#include "common/buf.h"
+#include "common/err.h"
 
 /* The Content-Type a /metrics response carries. */
 #define SL_PROM_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"

@@ -1,4 +1,5 @@
 /* redact.c - secret keys and URL passwords. */
+
 #include "redact.h"
 
 #include <stdio.h>

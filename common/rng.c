@@ -1,4 +1,5 @@
 /* rng.c - xoshiro256** with splitmix64 seeding. */
+
 #include "rng.h"
 
 #include <math.h>

@@ -1,4 +1,5 @@
 /* svg.c - inline-SVG line chart renderer. */
+
 #include "svg.h"
 
 #include <math.h>

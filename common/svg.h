@@ -4,8 +4,8 @@
 
 #include <stddef.h>
 
-#include "buf.h"
-#include "err.h"
+#include "common/buf.h"
+#include "common/err.h"
 
 /* Largest width or height accepted, in pixels. */
 #define SL_SVG_MAX_SIDE 4096

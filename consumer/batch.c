@@ -1,4 +1,5 @@
 /* batch.c - decoded samples waiting for the model, and their slots. */
+
 #include "batch.h"
 
 #include <assert.h>

@@ -6,10 +6,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../common/buf.h"
-#include "../common/err.h"
-#include "../model/learner.h"
-#include "../model/model.h"
+#include "common/buf.h"
+#include "common/err.h"
+#include "model/learner.h"
+#include "model/model.h"
 
 /* One input sample, in input order. A good sample owns a row; a bad one an
  * error text. id and error bytes live in the batch's `bytes` buffer. */

@@ -1,4 +1,5 @@
 /* decode.c - msgpack sample messages to batch rows and error slots. */
+
 #include "decode.h"
 
 #include <inttypes.h>
@@ -8,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "msgscan.h"
-#include "murmur3.h"
+#include "consumer/msgscan.h"
+#include "consumer/murmur3.h"
 
 /* One pass over the message does both jobs: it checks the structure
  * (every header and declared length against the bytes left, the reserved

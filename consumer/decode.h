@@ -6,9 +6,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../common/err.h"
-#include "../model/model.h"
-#include "batch.h"
+#include "common/err.h"
+#include "consumer/batch.h"
+#include "model/model.h"
 
 #define SL_DECODE_DEFAULT_MAX_BYTES ((size_t)1 << 20)
 

@@ -1,11 +1,12 @@
 /* devkafka.c - the embedded mock cluster behind `dev-kafka` and `run --brokers embedded`. */
+
 #include "devkafka.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "kconf.h"
+#include "consumer/kconf.h"
 
 #define MAX_BROKERS 16
 #define MAX_PARTITIONS 10000

@@ -7,7 +7,7 @@
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 
-#include "../common/err.h"
+#include "common/err.h"
 
 /* Partitions of a topic named without ":N" in a topic list. */
 #define SL_DEVKAFKA_DEFAULT_PARTITIONS 4

@@ -1,4 +1,5 @@
 /* encode.c - prediction and error maps as msgpack, packed by hand into an sl_buf_t. */
+
 #include "encode.h"
 
 #include <string.h>

@@ -6,9 +6,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../common/buf.h"
-#include "../common/err.h"
-#include "../model/model.h"
+#include "common/buf.h"
+#include "common/err.h"
+#include "model/model.h"
 
 /* Appends one prediction map to out:
  *   id      the raw msgpack bytes id[0 .. id_len) as given, or nil when id_len is 0

@@ -1,12 +1,13 @@
 /* kconf.c - defaults, pass-through and pinned properties of the worker's librdkafka clients. */
+
 #include "kconf.h"
 
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
-#include "../common/log.h"
-#include "../common/redact.h"
+#include "common/log.h"
+#include "common/redact.h"
 
 typedef struct kv {
     const char *name, *value;

@@ -7,7 +7,7 @@
 #include <librdkafka/rdkafka.h>
 #include <stddef.h>
 
-#include "../common/err.h"
+#include "common/err.h"
 
 typedef enum sl_kconf_role {
     SL_KCONF_CONSUMER = 0,

@@ -1,4 +1,5 @@
 /* msgscan.c - structural pre-scan and framing of untrusted msgpack. */
+
 #include "msgscan.h"
 
 #include <inttypes.h>

@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "../common/err.h"
+#include "common/err.h"
 
 /* The scanner walks msgpack headers only: it never allocates and never reads
  * past the bytes it is given. It checks what msgpack-c and the decoder would

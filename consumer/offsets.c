@@ -1,4 +1,5 @@
 /* offsets.c - per-partition reference counts of in-flight messages and the done prefix. */
+
 #include "offsets.h"
 
 #include <stdlib.h>

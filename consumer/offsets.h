@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../common/err.h"
+#include "common/err.h"
 
 /* "No offset": nothing committable yet, or an unknown partition. Equal to
  * librdkafka's RD_KAFKA_OFFSET_INVALID. */

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "worker_internal.h"
+#include "consumer/worker_internal.h"
 
 void sl_worker_fatal(sl_worker_t *w, const char *what, const char *why) {
     if (!w->fatal)

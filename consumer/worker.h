@@ -7,11 +7,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../common/err.h"
-#include "../model/learner.h"
-#include "decode.h"
-#include "kconf.h"
-#include "offsets.h"
+#include "common/err.h"
+#include "consumer/decode.h"
+#include "consumer/kconf.h"
+#include "consumer/offsets.h"
+#include "model/learner.h"
 
 typedef struct sl_worker sl_worker_t;
 

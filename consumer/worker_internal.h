@@ -6,10 +6,10 @@
 
 #include <stdatomic.h>
 
-#include "../common/buf.h"
-#include "../common/log.h"
-#include "batch.h"
-#include "worker.h"
+#include "common/buf.h"
+#include "common/log.h"
+#include "consumer/batch.h"
+#include "consumer/worker.h"
 
 #define POLL_MS 100
 #define TICK_MS 200

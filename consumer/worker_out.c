@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "encode.h"
-#include "worker_internal.h"
+#include "consumer/encode.h"
+#include "consumer/worker_internal.h"
 
 void sl_worker_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
     (void)rk;

@@ -1,5 +1,5 @@
 /* learner.c - the test-then-train step over one mini-batch. */
-#include "learner_internal.h"
+#include "model/learner_internal.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -6,10 +6,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../common/err.h"
-#include "metrics.h"
-#include "model.h"
-#include "optim.h"
+#include "common/err.h"
+#include "model/metrics.h"
+#include "model/model.h"
+#include "model/optim.h"
 
 typedef struct sl_learner sl_learner_t;
 

@@ -2,7 +2,7 @@
 #ifndef SL_LEARNER_INTERNAL_H
 #define SL_LEARNER_INTERNAL_H
 
-#include "learner.h"
+#include "model/learner.h"
 
 struct sl_learner {
     sl_model_t *model;

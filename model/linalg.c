@@ -1,4 +1,5 @@
 /* linalg.c - shape-checked wrappers over OpenBLAS's cblas_sgemm. */
+
 #include "linalg.h"
 
 #include <cblas.h>

@@ -4,7 +4,7 @@
 
 #include <stddef.h>
 
-#include "../common/err.h"
+#include "common/err.h"
 
 /* A row-major, contiguous matrix view: rows x cols floats. Borrowed. */
 typedef struct sl_mat {

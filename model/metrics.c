@@ -1,4 +1,5 @@
 /* metrics.c - prequential metrics: all-time sums and a ring-buffer window. */
+
 #include "metrics.h"
 
 #include <math.h>

@@ -19,7 +19,7 @@ typedef struct sl_metrics_view {
 sl_metrics_view_t sl_metrics_total(const sl_metrics_t *m);
 sl_metrics_view_t sl_metrics_window(const sl_metrics_t *m);
 
-#include "../common/err.h"
+#include "common/err.h"
 
 /* One labelled sample's contribution. */
 typedef struct sl_metrics_sample {

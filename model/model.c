@@ -1,4 +1,5 @@
 /* model.c - dense layers: config checks, initialisation, forward and backward passes. */
+
 #include "model.h"
 
 #include <assert.h>
@@ -6,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../common/rng.h"
-#include "linalg.h"
+#include "common/rng.h"
+#include "model/linalg.h"
 
 struct sl_model {
     sl_model_config_t cfg;

@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../common/err.h"
+#include "common/err.h"
 
 #define SL_MAX_HIDDEN 8 /* hidden layers; layers = hidden + 1 */
 #define SL_MAX_LAYERS (SL_MAX_HIDDEN + 1)

@@ -1,4 +1,5 @@
 /* optim.c - torch.optim's update rules and FTRL-Proximal over a flat float vector. */
+
 #include "optim.h"
 
 #include <math.h>

@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../common/err.h"
+#include "common/err.h"
 
 typedef enum sl_optim_kind {
     SL_OPTIM_SGD = 0,

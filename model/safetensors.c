@@ -1,4 +1,5 @@
 /* safetensors.c - model parameters to and from safetensors buffers. */
+
 #include "safetensors.h"
 
 #include <cjson/cJSON.h>

@@ -6,9 +6,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../common/buf.h"
-#include "../common/err.h"
-#include "model.h"
+#include "common/buf.h"
+#include "common/err.h"
+#include "model/model.h"
 
 /* Largest JSON header accepted, as in the reference implementation. */
 #define SL_SAFETENSORS_MAX_HEADER (100u * 1024u * 1024u)

@@ -4,7 +4,7 @@
 #include <string.h>
 #include <xxhash.h>
 
-#include "learner_internal.h"
+#include "model/learner_internal.h"
 
 /* Layout, format version 1, every integer and float little-endian:
  *   "SLMS" | u32 version | u64 total length (incl. checksum)

@@ -1,5 +1,6 @@
 /* keys.c - the Redis key names of a model, all under one hash tag {sl:<name>}. */
-#include "store/keys.h"
+
+#include "keys.h"
 
 #include <inttypes.h>
 #include <stdio.h>

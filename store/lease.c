@@ -1,6 +1,7 @@
 /* lease.c - one trainer per model name: a lease in Redis (SET NX PX with a
  * random token, renewed by compare-and-pexpire, checked on every publish). */
-#include "store/lease.h"
+
+#include "lease.h"
 
 #include <errno.h>
 #include <fcntl.h>

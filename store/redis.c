@@ -1,6 +1,7 @@
 /* redis.c - one Redis connection (hiredis 0.14): URL parsing, AUTH/SELECT,
  * timeouts, reconnection with capped backoff, and reply-type checking. */
-#include "store/redis.h"
+
+#include "redis.h"
 
 #include <inttypes.h>
 #include <stdarg.h>

@@ -1,7 +1,8 @@
 /* snapshot.c - publishing immutable model versions in Redis: chunked blobs
  * written invisibly, then made head by one Lua script that checks parent and
  * lease and applies retention. Reads: snapshot_read.c; verbs: snapshot_ops.c. */
-#include "store/snapshot.h"
+
+#include "snapshot.h"
 
 #include <inttypes.h>
 #include <stdio.h>

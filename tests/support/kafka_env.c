@@ -1,4 +1,5 @@
 /* kafka_env.c - in-process Kafka test environment (see kafka_env.h). */
+
 #include "kafka_env.h"
 
 #include <stdio.h>

@@ -1,5 +1,6 @@
 /* redis_server.c - a throwaway redis-server for tests. */
-#include "tests/support/redis_server.h"
+
+#include "redis_server.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
