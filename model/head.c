@@ -90,6 +90,12 @@ static double row_loss(sl_head_t head, const float *z, uint32_t k, float y, doub
     return NAN;
 }
 
+sl_err_t sl_model_check_labels(const sl_model_t *m, size_t n, const float *y, const float *w,
+                               const uint8_t *labelled, size_t *n_labelled) {
+    double sum_w;
+    return check_labels(sl_model_config(m), n, y, w, labelled, &sum_w, n_labelled);
+}
+
 sl_err_t sl_model_loss(const sl_model_t *m, const float *logits, size_t n, const float *y,
                        const float *w, const uint8_t *labelled, double *sample_loss, float *dlogits,
                        double *loss, size_t *n_labelled) {

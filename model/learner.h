@@ -10,6 +10,7 @@
 #include "model/metrics.h"
 #include "model/model.h"
 #include "model/optim.h"
+#include "model/scaler.h"
 
 typedef struct sl_learner sl_learner_t;
 
@@ -33,10 +34,11 @@ typedef struct sl_batch_result {
 
 /* Creates a learner: model from mcfg, optimizer from ocfg (resolved here; NAN
  * fields take defaults), metrics with a sliding window of `window` labelled
- * samples (0 = default 1000, at most SL_METRICS_MAX_WINDOW). Weights start at
- * nn.Linear's default initialisation from `seed`, except with FTRL, which
- * starts from zero weights (z = n = 0) as in McMahan et al. and supports no
- * hidden layers. Returns NULL with errstr naming the bad field, or on out of
+ * samples (0 = default 1000, at most SL_METRICS_MAX_WINDOW), no feature
+ * scaling (sl_learner_set_scale turns it on). Weights start at nn.Linear's
+ * default initialisation from `seed`, except with FTRL, which starts from
+ * zero weights (z = n = 0) as in McMahan et al. and supports no hidden
+ * layers. Returns NULL with errstr naming the bad field, or on out of
  * memory. Free with sl_learner_destroy. */
 sl_learner_t *sl_learner_new(const sl_model_config_t *mcfg, const sl_optim_config_t *ocfg,
                              uint64_t seed, uint32_t window, char *errstr, size_t errstr_size);
@@ -54,7 +56,38 @@ const sl_optim_config_t *sl_learner_optim_config(const sl_learner_t *l);
 sl_optim_t *sl_learner_optim(sl_learner_t *l);
 void sl_learner_params_changed(sl_learner_t *l);
 
-/* The test-then-train step, CONTRACT section 4:
+/* Sets the online feature scaling (model/scaler.h) of a learner that has not
+ * trained yet: a fresh scaler in `mode` replaces the current one.
+ * SL_ERR_STATE when the learner has already seen a labelled sample (the
+ * scaler is part of the model from then on), SL_ERR_INVAL for an unknown
+ * mode, SL_ERR_NOMEM; errstr says which. Nothing changes on error. */
+sl_err_t sl_learner_set_scale(sl_learner_t *l, sl_scale_mode_t mode, char *errstr,
+                              size_t errstr_size);
+
+/* The scaler (owned by the learner; valid for its lifetime; never NULL).
+ * Writable so that weights files can restore its statistics between
+ * batches (sl_scaler_set_state). */
+sl_scaler_t *sl_learner_scaler(sl_learner_t *l);
+const sl_scaler_t *sl_learner_scaler_const(const sl_learner_t *l);
+
+/* The input transform the model applies before layer 0, as exports must
+ * reproduce it: x'[j] = (x[j] - shift[j]) * mult[j], in float32, a
+ * subtraction then a multiplication. Returns 0 with both NULL when scaling
+ * is off (x' = x); else 1 with dim floats each (the identity, shift 0 and
+ * mult 1, until the first labelled batch). Owned by the learner, valid
+ * until the next call that trains or loads it. The statistics behind it
+ * are updated after each batch's predictions (a batch is predicted with the
+ * transform of the batches before it), except that the first labelled
+ * batch seeds them before it is predicted: there is nothing to scale by
+ * before it, and only its features (never its labels) are used. */
+int sl_learner_input_transform(const sl_learner_t *l, const float **shift, const float **mult);
+
+/* The test-then-train step:
+ *  0. with scaling on, x is transformed before layer 0 (see
+ *     sl_learner_input_transform); a linear head then also trains in
+ *     standardised target units (the loss divided by the target variance,
+ *     the last layer stepped in units of its standard deviation), which
+ *     leaves predictions in the target's own units;
  *  1. one forward pass over all x->n rows with the current weights; writes
  *     out[i * sl_model_out_dim(m) + j]: linear value, logistic P(y=1), or
  *     softmax class probabilities (caller takes argmax);
@@ -73,12 +106,20 @@ void sl_learner_params_changed(sl_learner_t *l);
 sl_err_t sl_learner_batch(sl_learner_t *l, const sl_input_t *x, const sl_targets_t *t, float *out,
                           sl_batch_result_t *res);
 
+/* Predictions only (a predictor's step): the outputs of step 1 above for
+ * x->n rows into out, nothing learnt, no counter or metric changed. Errors
+ * as sl_learner_batch's for the input (SL_ERR_MISMATCH, SL_ERR_RANGE,
+ * SL_ERR_INVAL, SL_ERR_NOMEM). */
+sl_err_t sl_learner_predict(sl_learner_t *l, const sl_input_t *x, float *out);
+
 /* Copies everything that makes src what it is - weights, optimizer state and
- * step count, counters, prequential metrics - into dst, which must have been
- * made with the same architecture, optimizer and metrics window (e.g. by
- * sl_learner_clone). Plain memcpy of the arrays: the cheap way for a worker to
- * hand a consistent copy to a background snapshot writer. Returns
- * SL_ERR_MISMATCH, dst unchanged, when the two differ in shape. */
+ * step count, counters, prequential metrics, scaler statistics - into dst,
+ * which must have been made with the same architecture, optimizer, scaling
+ * and metrics window (e.g. by sl_learner_clone). Plain memcpy of the
+ * arrays: the cheap way for a worker to hand a consistent copy to a
+ * background snapshot writer. Returns SL_ERR_MISMATCH, dst unchanged, when
+ * the two differ in shape (SL_ERR_NOMEM, dst unchanged, if dst's scaler
+ * could not grow to src's mode). */
 sl_err_t sl_learner_copy(sl_learner_t *dst, const sl_learner_t *src);
 
 /* A new learner equal to src (sl_learner_copy into a fresh one). NULL on out
@@ -98,14 +139,14 @@ sl_learner_counters_t sl_learner_counters(const sl_learner_t *l);
 const sl_metrics_t *sl_learner_metrics(const sl_learner_t *l);
 
 /* The model-state blob: architecture, hyperparameters, weights, optimizer
- * state, counters and metrics; little-endian, magic "SLMS", format version,
- * xxh64 checksum. sl_learner_save returns a malloc'd buffer in *buf (caller
- * frees with free()) of *len bytes. sl_learner_load builds a new learner from
- * a blob; on a truncated, corrupted (checksum), newer-format or inconsistent
- * blob it returns NULL with errstr saying which, never crashing or reading
- * out of bounds. When `expect` is not NULL, a blob whose architecture differs
- * from it is refused with SL_ERR_MISMATCH naming the differing field. *err
- * (may be NULL) receives the code. */
+ * state, counters, metrics and (format 2) the scaler and the auto
+ * optimizer's statistics; little-endian, magic "SLMS", format version,
+ * xxh64 checksum. Format 1 blobs still load, as models without scaling. sl_learner_save returns a
+ * malloc'd buffer in *buf (caller frees with free()) of *len bytes. sl_learner_load builds a new
+ * learner from a blob; on a truncated, corrupted (checksum), newer-format or inconsistent blob it
+ * returns NULL with errstr saying which, never crashing or reading out of bounds. When `expect` is
+ * not NULL, a blob whose architecture differs from it is refused with SL_ERR_MISMATCH naming the
+ * differing field. *err (may be NULL) receives the code. */
 sl_err_t sl_learner_save(const sl_learner_t *l, uint8_t **buf, size_t *len);
 sl_learner_t *sl_learner_load(const uint8_t *buf, size_t len, const sl_model_config_t *expect,
                               sl_err_t *err, char *errstr, size_t errstr_size);

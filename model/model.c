@@ -240,8 +240,8 @@ static sl_err_t ensure_rows(sl_model_t *m, size_t n) {
 
 static sl_err_t ensure_touched(sl_model_t *m, const sl_input_t *x);
 
-static sl_err_t check_input(const sl_model_t *m, const sl_input_t *x, char *errstr,
-                            size_t errstr_size) {
+sl_err_t sl_model_check_input(const sl_model_t *m, const sl_input_t *x, char *errstr,
+                              size_t errstr_size) {
     if (x->dim != m->cfg.dim) {
         sl_errstr_set(errstr, errstr_size, "model input: %zu features, the model has dim %u",
                       x->dim, m->cfg.dim);
@@ -330,7 +330,7 @@ static void sparse_layer0_forward(const sl_model_t *m, const sl_input_t *x, floa
 
 sl_err_t sl_model_forward(sl_model_t *m, const sl_input_t *x, const float **logits, char *errstr,
                           size_t errstr_size) {
-    sl_err_t err = check_input(m, x, errstr, errstr_size);
+    sl_err_t err = sl_model_check_input(m, x, errstr, errstr_size);
     if (err != SL_OK)
         return err;
     if (ensure_rows(m, x->n) != SL_OK || (!x->dense && ensure_touched(m, x) != SL_OK)) {
@@ -375,6 +375,14 @@ static void clear_touched(sl_model_t *m) {
 
 void sl_model_grad_release(sl_model_t *m) {
     clear_touched(m);
+}
+
+void sl_model_grad_set_dense(sl_model_t *m) {
+    m->w0_grad_dense = 1;
+}
+
+const float *sl_model_layer_output(const sl_model_t *m, uint32_t i) {
+    return i < m->n_layers && m->fwd_valid ? m->act[i] : NULL;
 }
 
 const uint32_t *sl_model_touched(const sl_model_t *m, size_t *n) {

@@ -110,6 +110,22 @@ sl_err_t sl_model_act_parse(const char *name, sl_act_t *out);
  * flag (e.g. "--classes: softmax needs at least 2 classes"). */
 sl_err_t sl_model_config_check(const sl_model_config_t *cfg, char *errstr, size_t errstr_size);
 
+/* Checks x against the model without computing anything: the checks
+ * sl_model_forward starts with (same errors and messages). */
+sl_err_t sl_model_check_input(const sl_model_t *m, const sl_input_t *x, char *errstr,
+                              size_t errstr_size);
+
+/* Checks the labels of n rows as sl_model_loss does (same errors) and counts
+ * the labelled ones into *n_labelled; writes nothing else. */
+sl_err_t sl_model_check_labels(const sl_model_t *m, size_t n, const float *y, const float *w,
+                               const uint8_t *labelled, size_t *n_labelled);
+
+/* The output of layer i (0-based) for the rows of the last forward: n *
+ * out_i floats, the activation applied for hidden layers (so layer i's
+ * output is layer i + 1's input). Model-owned, valid until the next
+ * forward; NULL for a bad i or before any forward. */
+const float *sl_model_layer_output(const sl_model_t *m, uint32_t i);
+
 /* The gradient of the last sl_model_backward, same layout as the parameters.
  * Owned by the model, valid for its lifetime. After a sparse backward only
  * the touched columns of W0 (sl_model_touched) can be non-zero there. */
@@ -142,6 +158,11 @@ const uint32_t *sl_model_touched(const sl_model_t *m, size_t *n);
 /* Zeroes W0's gradient at the touched columns and forgets them, so the next
  * sparse backward starts from an all-zero W0 gradient without a full pass. */
 void sl_model_grad_release(sl_model_t *m);
+
+/* Tells the model its caller wrote W0's gradient outside the touched columns
+ * (a dense correction after a sparse backward), so the next sparse backward
+ * clears all of W0's gradient first. */
+void sl_model_grad_set_dense(sl_model_t *m);
 
 /* The head's link: writes n * out_dim outputs from logits into out: linear
  * the value, logistic sigmoid(logit) = P(y=1), softmax the class

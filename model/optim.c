@@ -14,9 +14,13 @@ struct sl_optim {
     uint64_t steps;
     float *state[MAX_STATE];
     float *backup; /* (1 + n_state) * n_params floats: values before the step */
+    size_t n_groups;
+    size_t group_end[SL_OPTIM_MAX_GROUPS];
+    float group_scale[SL_OPTIM_MAX_GROUPS];
 };
 
-static const char *const kind_names[] = {"sgd", "adam", "adamw", "adagrad", "rmsprop", "ftrl"};
+static const char *const kind_names[] = {"sgd",     "adam", "adamw", "adagrad",
+                                         "rmsprop", "ftrl", "auto"};
 #define N_KINDS (sizeof(kind_names) / sizeof(kind_names[0]))
 
 const char *sl_optim_kind_name(sl_optim_kind_t kind) {
@@ -79,15 +83,15 @@ sl_err_t sl_optim_config_resolve(sl_optim_config_t *cfg, char *errstr, size_t er
         return SL_ERR_INVAL;
     }
     int sgd = k == SL_OPTIM_SGD, adam = k == SL_OPTIM_ADAM || k == SL_OPTIM_ADAMW;
-    int rms = k == SL_OPTIM_RMSPROP, ftrl = k == SL_OPTIM_FTRL;
-    static const double default_lr[] = {1e-2, 1e-3, 1e-3, 1e-2, 1e-2, 0};
-    double eps_def = k == SL_OPTIM_ADAGRAD ? 1e-10 : 1e-8;
+    int rms = k == SL_OPTIM_RMSPROP, ftrl = k == SL_OPTIM_FTRL, autok = k == SL_OPTIM_AUTO;
+    static const double default_lr[] = {1e-2, 1e-3, 1e-3, 1e-2, 1e-2, 0, 2.0};
+    double eps_def = k == SL_OPTIM_ADAGRAD || autok ? 1e-10 : 1e-8;
     double wd_def = k == SL_OPTIM_ADAMW ? 1e-2 : 0;
     double inf = INFINITY;
     sl_err_t err;
     if ((err = field(&cfg->lr, !ftrl, default_lr[k], 0, inf, 0, "--lr", errstr, errstr_size)) ||
-        (err =
-             field(&cfg->momentum, sgd || rms, 0, 0, inf, 0, "--momentum", errstr, errstr_size)) ||
+        (err = field(&cfg->momentum, sgd || rms || autok, autok ? 0.5 : 0, 0, autok ? 1 : inf,
+                     autok, "--momentum", errstr, errstr_size)) ||
         (err = field(&cfg->beta1, adam, 0.9, 0, 1, 1, "--beta1", errstr, errstr_size)) ||
         (err = field(&cfg->beta2, adam, 0.999, 0, 1, 1, "--beta2", errstr, errstr_size)) ||
         (err = field(&cfg->alpha, rms, 0.99, 0, inf, 0, "--alpha", errstr, errstr_size)) ||
@@ -124,6 +128,7 @@ static size_t state_count(const sl_optim_config_t *cfg) {
     case SL_OPTIM_ADAGRAD: return 1;
     case SL_OPTIM_RMSPROP: return cfg->momentum > 0 ? 2 : 1;
     case SL_OPTIM_FTRL: return 2;
+    case SL_OPTIM_AUTO: return 2;
     }
     return 0;
 }
@@ -139,6 +144,9 @@ sl_optim_t *sl_optim_new(const sl_optim_config_t *cfg, size_t n_params, char *er
     o->cfg = c;
     o->n_params = n_params;
     o->n_state = state_count(&c);
+    o->n_groups = 1;
+    o->group_end[0] = n_params;
+    o->group_scale[0] = 1.0f;
     size_t alloc = n_params ? n_params : 1;
     for (size_t i = 0; i < o->n_state; i++)
         if (!(o->state[i] = calloc(alloc, sizeof(float))))
@@ -289,6 +297,55 @@ static uint32_t step_rmsprop(sl_optim_t *o, float *p, const float *g, size_t n) 
     return bad;
 }
 
+/* The auto rule over [begin, end) with step lr: Adagrad's accumulator, an
+ * exponential moving average of the gradient (bias-corrected like Adam's
+ * first moment) as the direction. */
+static uint32_t step_auto_range(sl_optim_t *o, float *p, const float *g, size_t begin, size_t end,
+                                double lr) {
+    const sl_optim_config_t *c = &o->cfg;
+    double t = (double)(o->steps + 1);
+    float step = (float)(lr / (1.0 - pow(c->momentum, t)));
+    float beta = (float)c->momentum, one_beta = (float)(1.0 - c->momentum);
+    float eps = (float)c->eps, wd = (float)c->weight_decay;
+    float *sum = o->state[0], *m = o->state[1];
+    uint32_t bad = 0;
+    for (size_t i = begin; i < end; i++) {
+        float gi = wd != 0.0f ? g[i] + wd * p[i] : g[i];
+        float s = sum[i] + gi * gi;
+        float mi = m[i] * beta + one_beta * gi;
+        float pi = p[i] + -step * (mi / (sqrtf(s) + eps));
+        sum[i] = s;
+        m[i] = mi;
+        p[i] = pi;
+        bad |= nonfinite(s) | nonfinite(mi) | nonfinite(pi);
+    }
+    return bad;
+}
+
+static uint32_t step_auto(sl_optim_t *o, float *p, const float *g) {
+    uint32_t bad = 0;
+    size_t begin = 0;
+    for (size_t k = 0; k < o->n_groups; k++) {
+        double lr = o->cfg.lr * o->group_scale[k];
+        bad |= step_auto_range(o, p, g, begin, o->group_end[k], lr);
+        begin = o->group_end[k];
+    }
+    return bad;
+}
+
+sl_err_t sl_optim_set_layer_scales(sl_optim_t *o, size_t n, const size_t *ends,
+                                   const float *scales) {
+    if (n == 0 || n > SL_OPTIM_MAX_GROUPS || ends[n - 1] != o->n_params)
+        return SL_ERR_INVAL;
+    for (size_t k = 0; k < n; k++)
+        if ((k > 0 && ends[k] <= ends[k - 1]) || !isfinite(scales[k]) || scales[k] < 0)
+            return SL_ERR_INVAL;
+    o->n_groups = n;
+    memcpy(o->group_end, ends, n * sizeof(size_t));
+    memcpy(o->group_scale, scales, n * sizeof(float));
+    return SL_OK;
+}
+
 /* FTRL-Proximal, McMahan et al. 2013, Algorithm 1, for coordinate i. */
 static uint32_t ftrl_one(const sl_optim_config_t *c, float *w, float *z, float *nn, float g) {
     if (g == 0.0f)
@@ -397,6 +454,7 @@ void sl_optim_step(sl_optim_t *o, float *params, float *grad, const size_t *idx,
     case SL_OPTIM_ADAGRAD: bad = step_adagrad(o, params, grad, n); break;
     case SL_OPTIM_RMSPROP: bad = step_rmsprop(o, params, grad, n); break;
     case SL_OPTIM_FTRL: bad = step_ftrl(o, params, grad, idx, n); break;
+    case SL_OPTIM_AUTO: bad = step_auto(o, params, grad); break;
     }
     if (bad) {
         backup_values(o, params, idx, n, 1);

@@ -1,5 +1,7 @@
 /* optim.h - optimizers over a flat parameter vector with torch.optim's exact
- * update rules (SGD, Adam, AdamW, Adagrad, RMSprop) and FTRL-Proximal. */
+ * update rules (SGD, Adam, AdamW, Adagrad, RMSprop), FTRL-Proximal, and the
+ * stream default `auto` (Adagrad accumulators with momentum, stepped per
+ * layer). */
 #ifndef SL_OPTIM_H
 #define SL_OPTIM_H
 
@@ -15,6 +17,7 @@ typedef enum sl_optim_kind {
     SL_OPTIM_ADAGRAD = 3,
     SL_OPTIM_RMSPROP = 4,
     SL_OPTIM_FTRL = 5,
+    SL_OPTIM_AUTO = 6, /* values are stored in model-state blobs: keep them */
 } sl_optim_kind_t;
 
 /* Hyperparameters. A field set to NAN means "the torch.optim default for this
@@ -26,6 +29,12 @@ typedef enum sl_optim_kind {
  *  adagrad: lr 1e-2, eps 1e-10, weight_decay 0 (lr_decay 0, initial_accumulator_value 0)
  *  rmsprop: lr 1e-2, alpha 0.99, eps 1e-8, momentum 0, weight_decay 0 (centered false)
  *  ftrl:    ftrl_alpha 0.1, ftrl_beta 1.0, l1 0, l2 0
+ *  auto:    lr 2, momentum 0.5 (in [0, 1)), eps 1e-10, weight_decay 0. Not a
+ *           torch.optim rule: per coordinate G += g^2, m = momentum * m +
+ *           (1 - momentum) * g, p -= lr_layer * (m / (1 - momentum^t)) /
+ *           (sqrt(G) + eps), with lr_layer = lr * the layer's scale
+ *           (sl_optim_set_layer_scales; the learner sets it, see
+ *           docs/LEARNING.md)
  * clip_norm: 0 or NAN = no clipping; else clip the global L2 norm of the
  * gradient to clip_norm (torch.nn.utils.clip_grad_norm_). */
 typedef struct sl_optim_config {
@@ -51,7 +60,7 @@ sl_optim_config_t sl_optim_config_default(sl_optim_kind_t kind);
  * a resolved config changes nothing. */
 sl_err_t sl_optim_config_resolve(sl_optim_config_t *cfg, char *errstr, size_t errstr_size);
 
-/* Name <-> kind ("sgd", "adam", "adamw", "adagrad", "rmsprop", "ftrl").
+/* Name <-> kind ("sgd", "adam", "adamw", "adagrad", "rmsprop", "ftrl", "auto").
  * sl_optim_kind_parse returns SL_ERR_INVAL for an unknown name. */
 const char *sl_optim_kind_name(sl_optim_kind_t kind);
 sl_err_t sl_optim_kind_parse(const char *name, sl_optim_kind_t *kind);
@@ -83,6 +92,17 @@ const sl_optim_config_t *sl_optim_config(const sl_optim_t *o);
 void sl_optim_step(sl_optim_t *o, float *params, float *grad, const size_t *idx, size_t n_idx,
                    int *refused);
 
+/* Per-layer step sizes for the auto rule, like torch.optim's param groups:
+ * group i holds parameters [ends[i-1], ends[i]) (ends[-1] = 0, ends[n-1] =
+ * n_params) and steps with lr * scales[i]. Kept until set again; the other
+ * rules ignore them. Returns SL_ERR_INVAL (nothing changed) for n = 0, more
+ * than SL_OPTIM_MAX_GROUPS groups, ends not increasing to n_params, or a
+ * scale that is negative or not finite. Without a call, one group with
+ * scale 1. */
+#define SL_OPTIM_MAX_GROUPS 16
+sl_err_t sl_optim_set_layer_scales(sl_optim_t *o, size_t n, const size_t *ends,
+                                   const float *scales);
+
 /* 1 when sl_optim_step uses its idx hint (FTRL; SGD without momentum or
  * weight decay), so callers can skip building the list otherwise. */
 int sl_optim_uses_idx(const sl_optim_t *o);
@@ -101,7 +121,8 @@ void sl_optim_set_steps(sl_optim_t *o, uint64_t steps);
 /* The state arrays, each n_params floats, in a fixed order per kind:
  * sgd: momentum_buffer (only when momentum > 0); adam/adamw: exp_avg,
  * exp_avg_sq; adagrad: sum; rmsprop: square_avg, then momentum_buffer when
- * momentum > 0; ftrl: z, n. Owned by the optimizer; i < sl_optim_n_state. */
+ * momentum > 0; ftrl: z, n; auto: sum, momentum_buffer. Owned by the optimizer;
+ * i < sl_optim_n_state. */
 size_t sl_optim_n_state(const sl_optim_t *o);
 size_t sl_optim_n_params(const sl_optim_t *o);
 float *sl_optim_state(sl_optim_t *o, size_t i);

@@ -6,7 +6,7 @@
 
 #include "model/learner_internal.h"
 
-/* Layout, format version 1, every integer and float little-endian:
+/* Layout, format version 2, every integer and float little-endian:
  *   "SLMS" | u32 version | u64 total length (incl. checksum)
  *   architecture: u32 head, dim, classes, n_hidden, activation, hidden[n_hidden]
  *   optimizer: u32 kind, nesterov; f64 lr, momentum, beta1, beta2, alpha, eps,
@@ -17,8 +17,14 @@
  *   metrics: u32 classification, window, head, fill, since_recompute; u64 count;
  *            f64 sum_w, sum_loss, sum_err, sum_sq, win_w, win_loss, win_err,
  *            win_sq; fill x (f64 weight, loss, err)
- *   u64 XXH64(seed 0) of every byte before it */
-#define BLOB_VERSION 1u
+ *   (format 2) scaler: u32 requested mode, mode in force (model/scaler.h
+ *            values); f64 weight; u64 count; mode standard: f64 mean[dim],
+ *            f64 m2[dim]; mode maxabs: f32 maxabs[dim]; target: f64 weight,
+ *            mean, m2; u64 count; u32 target_reexpress
+ *   (format 2) auto optimizer: u32 n_layers, f64 norm_sum[n_layers], f64 rows
+ *   u64 XXH64(seed 0) of every byte before it
+ * Format 1 is format 2 without its two sections: a model without scaling. */
+#define BLOB_VERSION 2u
 #define HEADER_LEN 16
 #define CHECKSUM_LEN 8
 
@@ -51,10 +57,40 @@ static void put_f32s(writer_t *w, const float *v, size_t n) {
     }
 }
 
+static size_t scaler_size(const sl_scaler_state_t *st, uint32_t dim, uint32_t n_layers) {
+    size_t per = st->mode == SL_SCALE_STANDARD ? 16 : st->mode == SL_SCALE_MAXABS ? 4 : 0;
+    return 4 * 2 + 8 + 8 + per * dim + 8 * 3 + 8 + 4 + 4 + 8 * (size_t)n_layers + 8;
+}
+
 static size_t blob_size(const sl_model_config_t *mc, size_t n_params, size_t n_state,
                         uint32_t fill) {
     return HEADER_LEN + 4 * (5 + (size_t)mc->n_hidden) + 4 * 2 + 8 * 12 + 8 * 4 + 8 + 4 * n_params +
            8 + 4 + 4 * n_state * n_params + 4 * 5 + 8 + 8 * 8 + 24 * (size_t)fill + CHECKSUM_LEN;
+}
+
+static void put_scaler(writer_t *w, const sl_learner_t *l, uint32_t dim) {
+    sl_scaler_state_t st;
+    sl_scaler_get_state(l->scaler, &st);
+    put_u32(w, st.requested);
+    put_u32(w, st.mode);
+    put_f64(w, st.weight);
+    put_u64(w, st.count);
+    for (uint32_t j = 0; st.mode == SL_SCALE_STANDARD && j < dim; j++)
+        put_f64(w, st.mean[j]);
+    for (uint32_t j = 0; st.mode == SL_SCALE_STANDARD && j < dim; j++)
+        put_f64(w, st.m2[j]);
+    if (st.mode == SL_SCALE_MAXABS)
+        put_f32s(w, st.maxabs, dim);
+    put_f64(w, st.y_weight);
+    put_f64(w, st.y_mean);
+    put_f64(w, st.y_m2);
+    put_u64(w, st.y_count);
+    put_u32(w, (uint32_t)l->target_reexpress);
+    uint32_t n_layers = sl_model_n_layers(l->model);
+    put_u32(w, n_layers);
+    for (uint32_t i = 0; i < n_layers; i++)
+        put_f64(w, l->norm_sum[i]);
+    put_f64(w, l->norm_rows);
 }
 
 sl_err_t sl_learner_save(const sl_learner_t *l, uint8_t **buf, size_t *len) {
@@ -64,7 +100,10 @@ sl_err_t sl_learner_save(const sl_learner_t *l, uint8_t **buf, size_t *len) {
     sl_metrics_state_t ms;
     const sl_metrics_sample_t *ring;
     sl_metrics_get_state(l->metrics, &ms, &ring);
-    size_t size = blob_size(mc, n_params, n_state, ms.fill);
+    sl_scaler_state_t sst;
+    sl_scaler_get_state(l->scaler, &sst);
+    size_t size = blob_size(mc, n_params, n_state, ms.fill) +
+                  scaler_size(&sst, mc->dim, sl_model_n_layers(l->model));
     writer_t w = {malloc(size), 0};
     if (!w.p)
         return SL_ERR_NOMEM;
@@ -108,6 +147,7 @@ sl_err_t sl_learner_save(const sl_learner_t *l, uint8_t **buf, size_t *len) {
         put_f64(&w, ring[i].loss);
         put_f64(&w, ring[i].err);
     }
+    put_scaler(&w, l, mc->dim);
     put_u64(&w, XXH64(w.p, w.off, 0));
     *buf = w.p;
     *len = w.off;
@@ -121,6 +161,7 @@ typedef struct reader {
     size_t off, end;
     char *errstr;
     size_t errstr_size;
+    uint32_t version;
 } reader_t;
 
 static sl_err_t need(reader_t *r, size_t n, const char *field) {
@@ -186,6 +227,21 @@ static sl_err_t get_f32s(reader_t *r, float *v, size_t n, const char *field) {
     return SL_OK;
 }
 
+/* Reads n doubles, refusing non-finite ones. */
+static sl_err_t get_f64s(reader_t *r, double *v, size_t n, const char *field) {
+    if (n > SIZE_MAX / 8)
+        return need(r, SIZE_MAX, field);
+    sl_err_t err = need(r, 8 * n, field);
+    for (size_t i = 0; err == SL_OK && i < n; i++) {
+        get_f64(r, &v[i], field);
+        if (!isfinite(v[i])) {
+            sl_errstr_set(r->errstr, r->errstr_size, "model blob: %s[%zu] is not finite", field, i);
+            return SL_ERR_DECODE;
+        }
+    }
+    return err;
+}
+
 static sl_err_t bad_field(reader_t *r, const char *field, const char *why) {
     sl_errstr_set(r->errstr, r->errstr_size, "model blob: field %s: %s", field, why);
     return SL_ERR_DECODE;
@@ -221,7 +277,7 @@ static sl_err_t read_optim(reader_t *r, sl_optim_config_t *oc) {
     sl_err_t err;
     if ((err = get_u32(r, &kind, "optimizer")) || (err = get_u32(r, &nesterov, "nesterov")))
         return err;
-    if (kind > SL_OPTIM_FTRL)
+    if (kind > SL_OPTIM_AUTO || (kind == SL_OPTIM_AUTO && r->version < 2))
         return bad_field(r, "optimizer", "unknown optimizer");
     if (nesterov > 1)
         return bad_field(r, "nesterov", "not 0 or 1");
@@ -360,6 +416,78 @@ static uint64_t arch_params(const sl_model_config_t *mc) {
     return total;
 }
 
+/* The format-2 scaler and auto-optimizer sections into l (made without
+ * scaling). */
+static sl_err_t read_scaler(reader_t *r, sl_learner_t *l) {
+    uint32_t dim = sl_model_config(l->model)->dim, req, mode, reexpress, n_layers;
+    sl_scaler_state_t st = {0};
+    sl_err_t err;
+    if ((err = get_u32(r, &req, "scaler mode")) || (err = get_u32(r, &mode, "scaler mode")) ||
+        (err = get_f64(r, &st.weight, "scaler weight")) ||
+        (err = get_u64(r, &st.count, "scaler count")))
+        return err;
+    if (req > SL_SCALE_AUTO || mode > SL_SCALE_AUTO)
+        return bad_field(r, "scaler mode", "unknown mode");
+    st.requested = (sl_scale_mode_t)req;
+    st.mode = (sl_scale_mode_t)mode;
+    size_t per = mode == SL_SCALE_STANDARD ? 16 : mode == SL_SCALE_MAXABS ? 4 : 0;
+    if ((err = need(r, per * dim, "scaler statistics")))
+        return err;
+    double *d = NULL;
+    float *f = NULL;
+    if (mode == SL_SCALE_STANDARD && !(d = malloc(2 * (size_t)dim * sizeof(double))))
+        return SL_ERR_NOMEM;
+    if (mode == SL_SCALE_MAXABS && !(f = malloc((size_t)dim * sizeof(float))))
+        return SL_ERR_NOMEM;
+    if (d && (err = get_f64s(r, d, 2 * (size_t)dim, "scaler statistics")))
+        goto out;
+    if (f && (err = get_f32s(r, f, dim, "scaler statistics")))
+        goto out;
+    st.mean = d;
+    st.m2 = d ? d + dim : NULL;
+    st.maxabs = f;
+    if ((err = get_f64(r, &st.y_weight, "target statistics")) ||
+        (err = get_f64(r, &st.y_mean, "target statistics")) ||
+        (err = get_f64(r, &st.y_m2, "target statistics")) ||
+        (err = get_u64(r, &st.y_count, "target statistics")) ||
+        (err = get_u32(r, &reexpress, "target_reexpress")))
+        goto out;
+    if (reexpress > 1) {
+        err = bad_field(r, "target_reexpress", "not 0 or 1");
+        goto out;
+    }
+    char why[160];
+    sl_scaler_t *s = sl_scaler_new(dim, st.requested, why, sizeof why);
+    if (!s) {
+        err = SL_ERR_NOMEM;
+        goto out;
+    }
+    if (sl_scaler_set_state(s, &st, why, sizeof why) != SL_OK) {
+        sl_scaler_destroy(s);
+        err = bad_field(r, "scaler", why);
+        goto out;
+    }
+    sl_scaler_destroy(l->scaler);
+    l->scaler = s;
+    l->target_reexpress = (int)reexpress;
+    if ((err = get_u32(r, &n_layers, "n_layers")))
+        goto out;
+    if (n_layers != sl_model_n_layers(l->model)) {
+        err = bad_field(r, "n_layers", "does not match the architecture");
+        goto out;
+    }
+    if ((err = get_f64s(r, l->norm_sum, n_layers, "layer norms")) ||
+        (err = get_f64s(r, &l->norm_rows, 1, "layer norm rows")))
+        goto out;
+    for (uint32_t i = 0; i < n_layers; i++)
+        if (l->norm_sum[i] < 0 || l->norm_rows < 0)
+            err = bad_field(r, "layer norms", "negative");
+out:
+    free(d);
+    free(f);
+    return err;
+}
+
 static sl_err_t load_body(reader_t *r, const sl_model_config_t *expect, sl_learner_t **out) {
     sl_model_config_t mc;
     sl_optim_config_t oc;
@@ -379,7 +507,7 @@ static sl_err_t load_body(reader_t *r, const sl_model_config_t *expect, sl_learn
     if (n_params != arch_params(&mc) || n_params > (r->end - r->off) / 4)
         return bad_field(r, "n_params", "does not match the architecture or the blob's size");
     char why[256];
-    sl_learner_t *l = sl_learner_create(&mc, &oc, 0, why, sizeof(why));
+    sl_learner_t *l = sl_learner_create(&mc, &oc, SL_SCALE_OFF, 0, why, sizeof(why));
     if (!l)
         return bad_field(r, "configuration", why);
     /* The window is read later; the metrics are rebuilt for it there. */
@@ -414,8 +542,11 @@ static sl_err_t load_body(reader_t *r, const sl_model_config_t *expect, sl_learn
     }
     if ((err = read_metrics(r, l->metrics)))
         goto fail;
+    l->target_reexpress = 0; /* format 1: trained without scaling */
+    if (r->version >= 2 && (err = read_scaler(r, l)))
+        goto fail;
     if (r->off != r->end) {
-        err = bad_field(r, "end", "trailing bytes after the metrics");
+        err = bad_field(r, "end", "trailing bytes after the last section");
         goto fail;
     }
     if (expect && (err = check_expect(&mc, expect, r->errstr, r->errstr_size)))
@@ -432,7 +563,7 @@ sl_learner_t *sl_learner_load(const uint8_t *buf, size_t len, const sl_model_con
     sl_learner_t *l = NULL;
     sl_err_t e = buf ? check_header(buf, len, errstr, errstr_size) : SL_ERR_INVAL;
     if (e == SL_OK) {
-        reader_t r = {buf, HEADER_LEN, len - CHECKSUM_LEN, errstr, errstr_size};
+        reader_t r = {buf, HEADER_LEN, len - CHECKSUM_LEN, errstr, errstr_size, rd_u32_at(buf + 4)};
         e = load_body(&r, expect, &l);
         if (e == SL_ERR_NOMEM)
             sl_errstr_set(errstr, errstr_size, "model blob: out of memory");

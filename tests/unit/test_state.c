@@ -45,14 +45,27 @@ static void train(sl_learner_t *l, int first, int count) {
     }
 }
 
-static sl_learner_t *make(sl_head_t head, uint32_t n_hidden, sl_optim_config_t oc,
-                          uint32_t window) {
+static sl_learner_t *make_scaled(sl_head_t head, uint32_t n_hidden, sl_optim_config_t oc,
+                                 uint32_t window, sl_scale_mode_t scale) {
     sl_model_config_t c = mcfg(head, n_hidden);
     char err[256];
     sl_learner_t *l = sl_learner_new(&c, &oc, 9, window, err, sizeof(err));
     if (!l)
         fail_msg("sl_learner_new: %s", err);
+    if (sl_learner_set_scale(l, scale, err, sizeof err) != SL_OK)
+        fail_msg("sl_learner_set_scale: %s", err);
     return l;
+}
+
+static sl_learner_t *make(sl_head_t head, uint32_t n_hidden, sl_optim_config_t oc,
+                          uint32_t window) {
+    return make_scaled(head, n_hidden, oc, window, SL_SCALE_OFF);
+}
+
+/* Bytes of the format-2 scaler and auto-optimizer sections for a model of
+ * `layers` layers whose scaler holds no per-feature statistics. */
+static size_t scaler_section(uint32_t layers) {
+    return 4 * 2 + 8 + 8 + 8 * 3 + 8 + 4 + 4 + 8 * layers + 8;
 }
 
 static void assert_same(sl_learner_t *a, sl_learner_t *b) {
@@ -73,6 +86,26 @@ static void assert_same(sl_learner_t *a, sl_learner_t *b) {
     sl_metrics_view_t wb = sl_metrics_window(sl_learner_metrics(b));
     assert_memory_equal(&ta, &tb, sizeof(ta));
     assert_memory_equal(&wa, &wb, sizeof(wa));
+    const float *sa, *ma_, *sb, *mb_;
+    assert_int_equal(sl_learner_input_transform(a, &sa, &ma_),
+                     sl_learner_input_transform(b, &sb, &mb_));
+    if (sa) {
+        assert_memory_equal(sa, sb, DIM * sizeof(float));
+        assert_memory_equal(ma_, mb_, DIM * sizeof(float));
+    }
+    sl_scaler_state_t xa, xb;
+    sl_scaler_get_state(sl_learner_scaler_const(a), &xa);
+    sl_scaler_get_state(sl_learner_scaler_const(b), &xb);
+    assert_int_equal(xa.requested, xb.requested);
+    assert_int_equal(xa.mode, xb.mode);
+    assert_true(xa.weight == xb.weight && xa.count == xb.count);
+    assert_true(xa.y_weight == xb.y_weight && xa.y_mean == xb.y_mean && xa.y_m2 == xb.y_m2);
+    if (xa.mean) {
+        assert_memory_equal(xa.mean, xb.mean, DIM * sizeof(double));
+        assert_memory_equal(xa.m2, xb.m2, DIM * sizeof(double));
+    }
+    if (xa.maxabs)
+        assert_memory_equal(xa.maxabs, xb.maxabs, DIM * sizeof(float));
 }
 
 static sl_learner_t *reload(sl_learner_t *l) {
@@ -90,14 +123,81 @@ static sl_learner_t *reload(sl_learner_t *l) {
 }
 
 /* Train N, save, load, train M more on both: identical to the bit. */
-static void resume(sl_head_t head, uint32_t n_hidden, sl_optim_config_t oc) {
-    sl_learner_t *a = make(head, n_hidden, oc, 13);
+static void resume_scaled(sl_head_t head, uint32_t n_hidden, sl_optim_config_t oc,
+                          sl_scale_mode_t scale) {
+    sl_learner_t *a = make_scaled(head, n_hidden, oc, 13, scale);
     train(a, 0, 5);
     sl_learner_t *b = reload(a);
     assert_same(a, b);
     train(a, 5, 7);
     train(b, 5, 7);
     assert_same(a, b);
+    sl_learner_destroy(a);
+    sl_learner_destroy(b);
+}
+
+static void resume(sl_head_t head, uint32_t n_hidden, sl_optim_config_t oc) {
+    resume_scaled(head, n_hidden, oc, SL_SCALE_OFF);
+}
+
+/* The scaler, the target statistics and the auto optimizer's layer norms
+ * travel with the blob: training resumes to the bit, in every mode. */
+static void test_scaled_resume_is_bit_exact(void **state) {
+    (void)state;
+    sl_optim_config_t au = sl_optim_config_default(SL_OPTIM_AUTO);
+    resume_scaled(SL_HEAD_LINEAR, 1, au, SL_SCALE_STANDARD);
+    resume_scaled(SL_HEAD_SOFTMAX, 2, au, SL_SCALE_AUTO);
+    resume_scaled(SL_HEAD_LOGISTIC, 0, au, SL_SCALE_MAXABS);
+    resume_scaled(SL_HEAD_LINEAR, 0, sl_optim_config_default(SL_OPTIM_ADAM), SL_SCALE_MAXABS);
+    sl_optim_config_t ftrl = sl_optim_config_default(SL_OPTIM_FTRL);
+    resume_scaled(SL_HEAD_LINEAR, 0, ftrl, SL_SCALE_AUTO);
+    /* Saved before the first labelled batch: AUTO still undecided. */
+    sl_learner_t *a = make_scaled(SL_HEAD_LINEAR, 1, au, 0, SL_SCALE_AUTO);
+    sl_learner_t *b = reload(a);
+    assert_int_equal(sl_scaler_mode(sl_learner_scaler_const(b)), SL_SCALE_AUTO);
+    train(a, 0, 4);
+    train(b, 0, 4);
+    assert_same(a, b);
+    assert_int_equal(sl_scaler_mode(sl_learner_scaler_const(b)), SL_SCALE_STANDARD);
+    sl_learner_destroy(a);
+    sl_learner_destroy(b);
+}
+
+/* A format-1 blob (before scaling existed) is format 2 without its last two
+ * sections: it loads as a model without scaling, weights and all. */
+static void test_format1_still_loads(void **state) {
+    (void)state;
+    sl_learner_t *a = make(SL_HEAD_SOFTMAX, 1, sl_optim_config_default(SL_OPTIM_ADAM), 5);
+    train(a, 0, 3);
+    uint8_t *buf;
+    size_t len;
+    assert_int_equal(sl_learner_save(a, &buf, &len), SL_OK);
+    size_t len1 = len - scaler_section(2);
+    memmove(buf + len1 - 8, buf + len - 8, 8);
+    buf[4] = 1;
+    for (int i = 0; i < 8; i++)
+        buf[8 + i] = (uint8_t)((uint64_t)len1 >> (8 * i));
+    uint64_t h = XXH64(buf, len1 - 8, 0);
+    for (int i = 0; i < 8; i++)
+        buf[len1 - 8 + i] = (uint8_t)(h >> (8 * i));
+    char err[256];
+    sl_err_t e;
+    sl_learner_t *b = sl_learner_load(buf, len1, NULL, &e, err, sizeof err);
+    if (!b)
+        fail_msg("format 1: %s", err);
+    assert_same(a, b);
+    assert_false(sl_scaler_on(sl_learner_scaler_const(b)));
+    train(a, 3, 2);
+    train(b, 3, 2);
+    assert_same(a, b);
+    /* The auto optimizer did not exist in format 1. */
+    buf[40] = SL_OPTIM_AUTO;
+    h = XXH64(buf, len1 - 8, 0);
+    for (int i = 0; i < 8; i++)
+        buf[len1 - 8 + i] = (uint8_t)(h >> (8 * i));
+    assert_null(sl_learner_load(buf, len1, NULL, &e, err, sizeof err));
+    assert_non_null(strstr(err, "optimizer"));
+    free(buf);
     sl_learner_destroy(a);
     sl_learner_destroy(b);
 }
@@ -175,7 +275,7 @@ static void test_header_layout_is_little_endian(void **state) {
     sl_learner_t *l = make(SL_HEAD_LOGISTIC, 0, sl_optim_config_default(SL_OPTIM_SGD), 0);
     size_t len;
     uint8_t *buf = blob_of(l, &len);
-    assert_memory_equal(buf, "SLMS\1\0\0\0", 8);
+    assert_memory_equal(buf, "SLMS\2\0\0\0", 8);
     uint64_t total = 0;
     for (int i = 7; i >= 0; i--)
         total = total << 8 | buf[8 + i];
@@ -235,11 +335,11 @@ static void test_magic_and_version(void **state) {
     assert_int_equal(try_load(buf, len, NULL, err, sizeof(err)), SL_ERR_DECODE);
     assert_non_null(strstr(err, "not a streamlearn model blob"));
     buf[0] = 'S';
-    buf[4] = 2; /* version 2, checksum left stale: the version is reported first */
+    buf[4] = 3; /* version 3, checksum left stale: the version is reported first */
     assert_int_equal(try_load(buf, len, NULL, err, sizeof(err)), SL_ERR_VERSION);
-    assert_non_null(strstr(err, "2"));
-    assert_non_null(strstr(err, "(1)"));
-    buf[4] = 1;
+    assert_non_null(strstr(err, "3"));
+    assert_non_null(strstr(err, "(2)"));
+    buf[4] = 2;
     buf[len - 1] ^= 1;
     assert_int_equal(try_load(buf, len, NULL, err, sizeof(err)), SL_ERR_CHECKSUM);
     free(buf);
@@ -284,7 +384,7 @@ static void test_inconsistent_fields(void **state) {
     }
     /* The metrics fill (4th word of the metrics header; 5 ring entries follow
      * the sums, count and since_recompute) made huge. */
-    size_t fill_off = len - 8 - 5 * 24 - 8 * 8 - 8 - 2 * 4;
+    size_t fill_off = len - 8 - scaler_section(2) - 5 * 24 - 8 * 8 - 8 - 2 * 4;
     memcpy(buf, orig, len);
     assert_int_equal(buf[fill_off], 5);
     put_le32(buf + fill_off, 1000000);
@@ -298,6 +398,23 @@ static void test_inconsistent_fields(void **state) {
     reseal(buf, len);
     assert_int_equal(try_load(buf, len, NULL, err, sizeof(err)), SL_ERR_DECODE);
     assert_non_null(strstr(err, "params"));
+    /* The scaler section: an unknown mode, a mode that needs statistics the
+     * blob does not hold, layer norms for another architecture. */
+    size_t sc = len - 8 - scaler_section(2);
+    uint32_t bad_modes[][2] = {{7, 0}, {SL_SCALE_OFF, SL_SCALE_MAXABS}};
+    for (size_t i = 0; i < 2; i++) {
+        memcpy(buf, orig, len);
+        put_le32(buf + sc, bad_modes[i][0]);
+        put_le32(buf + sc + 4, bad_modes[i][1]);
+        reseal(buf, len);
+        assert_int_equal(try_load(buf, len, NULL, err, sizeof(err)), SL_ERR_DECODE);
+        assert_non_null(strstr(err, "scaler"));
+    }
+    memcpy(buf, orig, len);
+    put_le32(buf + len - 8 - 8 - 2 * 8 - 4, 3);
+    reseal(buf, len);
+    assert_int_equal(try_load(buf, len, NULL, err, sizeof(err)), SL_ERR_DECODE);
+    assert_non_null(strstr(err, "n_layers"));
     free(orig);
     free(buf);
     sl_learner_destroy(l);
@@ -333,6 +450,8 @@ int main(void) {
     sl_linalg_set_threads(1);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_resume_is_bit_exact),
+        cmocka_unit_test(test_scaled_resume_is_bit_exact),
+        cmocka_unit_test(test_format1_still_loads),
         cmocka_unit_test(test_config_survives),
         cmocka_unit_test(test_header_layout_is_little_endian),
         cmocka_unit_test(test_every_truncation_fails),
