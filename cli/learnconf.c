@@ -86,6 +86,9 @@ sl_err_t sl_learnconf_load(const sl_opts_t *o, sl_learnconf_t *c, char *errstr,
         return err;
     if (sl_opts_str(o, "init", &c->init_path) != SL_OK)
         c->init_path = NULL;
+    if ((err = sl_opts_choice(o, "scale", &choice, errstr, errstr_size)) != SL_OK)
+        return err;
+    c->scale = (sl_scale_mode_t)choice;
 
     if ((err = sl_opts_choice(o, "optimizer", &choice, errstr, errstr_size)) != SL_OK)
         return err;
@@ -134,6 +137,31 @@ sl_err_t sl_learnconf_load(const sl_opts_t *o, sl_learnconf_t *c, char *errstr,
     return SL_OK;
 }
 
+/* --scale after --init: the file's scaler (has_scaler) or none, reconciled
+ * with the flag (see learnconf.h). */
+static sl_err_t init_scale(sl_learner_t *l, const sl_learnconf_t *c, int has_scaler, char *errstr,
+                           size_t errstr_size) {
+    sl_scale_mode_t file = sl_scaler_requested(sl_learner_scaler(l));
+    sl_scale_mode_t in_force = sl_scaler_mode(sl_learner_scaler(l));
+    if (!has_scaler)
+        return c->scale == SL_SCALE_AUTO ? SL_OK
+                                         : sl_learner_set_scale(l, c->scale, errstr, errstr_size);
+    if (c->scale == SL_SCALE_OFF) {
+        const float *shift, *mult;
+        sl_learner_input_transform(l, &shift, &mult);
+        sl_model_fold_input(sl_learner_model(l), shift, mult);
+        return sl_learner_set_scale(l, SL_SCALE_OFF, errstr, errstr_size);
+    }
+    if (c->scale != SL_SCALE_AUTO && c->scale != file && c->scale != in_force) {
+        sl_errstr_set(errstr, errstr_size,
+                      "--scale %s: the --init file carries a %s scaler; use --scale auto to keep "
+                      "it, or off to fold it into layer 0",
+                      sl_scaler_mode_name(c->scale), sl_scaler_mode_name(file));
+        return SL_ERR_INVAL;
+    }
+    return SL_OK;
+}
+
 /* Weights files beyond this are refused before reading (a 2^28-float model). */
 #define MAX_WEIGHTS_FILE ((size_t)1 << 30)
 
@@ -145,8 +173,12 @@ sl_learner_t *sl_learnconf_create(const sl_learnconf_t *c, int *exit_code, char 
         sl_learner_new(&c->model, &c->optim, c->seed, c->metrics_window, errstr, errstr_size);
     if (!l)
         return NULL;
-    if (!c->init_path)
-        return l;
+    if (!c->init_path) {
+        if (sl_learner_set_scale(l, c->scale, errstr, errstr_size) == SL_OK)
+            return l;
+        *exit_code = 1;
+        goto fail;
+    }
 
     uint8_t *buf = NULL;
     size_t len = 0;
@@ -157,10 +189,15 @@ sl_learner_t *sl_learnconf_create(const sl_learnconf_t *c, int *exit_code, char 
         *exit_code = err == SL_ERR_IO ? 1 : 2;
         goto fail;
     }
-    err = sl_safetensors_import(sl_learner_model(l), buf, len, why, sizeof why);
+    int has_scaler = 0;
+    err = sl_safetensors_import_learner(l, buf, len, &has_scaler, why, sizeof why);
     free(buf);
     if (err != SL_OK) {
         sl_errstr_set(errstr, errstr_size, "--init %s: %s", c->init_path, why);
+        *exit_code = (err == SL_ERR_NOMEM) ? 1 : 2;
+        goto fail;
+    }
+    if ((err = init_scale(l, c, has_scaler, errstr, errstr_size)) != SL_OK) {
         *exit_code = (err == SL_ERR_NOMEM) ? 1 : 2;
         goto fail;
     }

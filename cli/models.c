@@ -29,9 +29,12 @@ static const char usage[] =
     "  rollback V           make V head (--reason TEXT is audited; --rewind also moves\n"
     "                       running workers back to V's offsets); workers follow in ~1 s\n"
     "  pin V / unpin V      retention never drops a pinned version\n"
-    "  export V --out F     V's weights as safetensors (torch.nn.Sequential names)\n"
-    "  import F             F's weights as a new version whose parent is head; it\n"
-    "                       becomes head (architecture from head, else from the file)";
+    "  export V --out F     V's weights as safetensors (torch.nn.Sequential names; the\n"
+    "                       scaler as scaler.* tensors, or folded into layer 0 with\n"
+    "                       --fold-scaler)\n"
+    "  import F             F's weights (and scaler.* tensors) as a new version whose\n"
+    "                       parent is head; it becomes head (architecture from head,\n"
+    "                       else from the file)";
 
 typedef struct models {
     sl_opts_t *opts;
@@ -79,6 +82,48 @@ static int checksum_ok(models_t *m, const sl_snap_meta_t *meta) {
     sl_err_t rc = sl_snapshot_read_blob(m->snap, meta, &blob, &len, err, sizeof err);
     free(blob);
     return rc == SL_OK;
+}
+
+/* The scaler of a version (mode, statistics' weight, the transform x' = (x -
+ * shift) * mult, and a linear head's target statistics); the transform's
+ * first 8 features only unless `full`. NULL when the blob does not load. */
+static cJSON *scaler_json(models_t *m, const sl_snap_meta_t *meta, int full) {
+    uint8_t *blob = NULL;
+    size_t len = 0;
+    char err[512];
+    if (sl_snapshot_read_blob(m->snap, meta, &blob, &len, err, sizeof err) != SL_OK)
+        return NULL;
+    sl_learner_t *l = sl_learner_load(blob, len, NULL, NULL, err, sizeof err);
+    free(blob);
+    if (!l)
+        return NULL;
+    const sl_scaler_t *sc = sl_learner_scaler_const(l);
+    sl_scaler_state_t st;
+    sl_scaler_get_state(sc, &st);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "scale", sl_scaler_mode_name(st.requested));
+    cJSON_AddStringToObject(o, "in_force", sl_scaler_mode_name(st.mode));
+    const float *shift, *mult;
+    if (sl_learner_input_transform(l, &shift, &mult)) {
+        uint32_t dim = sl_scaler_dim(sc), shown = full || dim <= 8 ? dim : 8;
+        cJSON_AddNumberToObject(o, "weight", st.weight);
+        cJSON_AddNumberToObject(o, "samples", (double)st.count);
+        cJSON_AddNumberToObject(o, "features", dim);
+        cJSON *sh = cJSON_AddArrayToObject(o, "shift"), *mu = cJSON_AddArrayToObject(o, "mult");
+        for (uint32_t j = 0; j < shown; j++) {
+            cJSON_AddItemToArray(sh, cJSON_CreateNumber(shift[j]));
+            cJSON_AddItemToArray(mu, cJSON_CreateNumber(mult[j]));
+        }
+        if (sl_model_config(sl_learner_model(l))->head == SL_HEAD_LINEAR && st.y_weight > 0) {
+            double w, mean, sd;
+            sl_scaler_target(sc, &w, &mean, &sd);
+            cJSON *t = cJSON_AddObjectToObject(o, "target");
+            cJSON_AddNumberToObject(t, "mean", mean);
+            cJSON_AddNumberToObject(t, "sd", sd);
+        }
+    }
+    sl_learner_destroy(l);
+    return o;
 }
 
 static cJSON *parse_or_empty(const char *text) {
@@ -226,6 +271,11 @@ static int cmd_show(models_t *m) {
     cJSON *o = version_json(&meta, head, contains(pinned, np, v), checksum_ok(m, &meta));
     free(pinned);
     cJSON_AddItemToObject(o, "config", parse_or_empty(meta.config));
+    cJSON *scaler = scaler_json(m, &meta, m->json);
+    if (scaler)
+        cJSON_AddItemToObject(o, "scaler", scaler);
+    else
+        cJSON_AddNullToObject(o, "scaler");
     cJSON *offs = cJSON_CreateArray();
     for (size_t i = 0; i < meta.n_offsets; i++) {
         cJSON *e = cJSON_CreateObject();
@@ -307,8 +357,14 @@ static int cmd_export(models_t *m) {
     sl_err_t err = sl_snapshot_load(m->snap, v, NULL, &l, &meta, m->err, sizeof m->err);
     if (err != SL_OK)
         return fail(m, 1);
+    int fold = 0;
+    if (sl_opts_bool(m->opts, "fold-scaler", &fold, m->err, sizeof m->err) != SL_OK) {
+        sl_learner_destroy(l);
+        sl_snap_meta_clear(&meta);
+        return fail(m, 2);
+    }
     sl_buf_t buf = {0};
-    err = sl_safetensors_export(sl_learner_model(l), &buf);
+    err = sl_safetensors_export_learner(l, fold, &buf);
     if (err != SL_OK)
         snprintf(m->err, sizeof m->err, "export: out of memory");
     else
@@ -416,7 +472,7 @@ static int cmd_import(models_t *m) {
     }
     if (l) {
         char why[512];
-        err = sl_safetensors_import(sl_learner_model(l), buf, len, why, sizeof why);
+        err = sl_safetensors_import_learner(l, buf, len, NULL, why, sizeof why);
         if (err != SL_OK) {
             snprintf(m->err, sizeof m->err, "import %s: %s", path, why);
             sl_learner_destroy(l);

@@ -1,6 +1,7 @@
 /* replay.c - `streamlearn replay`: the learning pipeline over a file of msgpack
  * samples, streamed in bounded memory, one prediction per sample in order. */
 #include <errno.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,7 +28,9 @@ static const char usage[] =
     "of samples): every sample is predicted with the weights before its batch's update,\n"
     "then labelled samples train the model, --batch-size consecutive samples at a time.\n"
     "Writes one msgpack prediction map per input sample, in input order (bad samples\n"
-    "get a map with `error` instead of `pred`), and final metrics to stderr.";
+    "get a map with `error` instead of `pred`), and final metrics to stderr; --report\n"
+    "adds the prequential score and the settings behind it, to compare settings in one\n"
+    "command.";
 
 typedef struct replay {
     sl_learnconf_t conf;
@@ -41,6 +44,7 @@ typedef struct replay {
     sl_buf_t outbuf;
     uint64_t objects, samples, bad, labelled, refused;
     sl_ratelimit_t bad_log;
+    double y_w, y_mean, y_m2; /* labels seen (weighted Welford), for the report's R^2 */
 } replay_t;
 
 static int flush_output(replay_t *r) {
@@ -69,6 +73,14 @@ static int run_rows(replay_t *r, size_t nrows) {
         sl_input_t x;
         sl_targets_t t;
         sl_batch_view(r->batch, 0, nrows, &x, &t);
+        for (size_t i = 0; i < nrows; i++) {
+            if (!t.labelled[i])
+                continue;
+            double d = t.y[i] - r->y_mean;
+            r->y_w += t.w[i];
+            r->y_mean += d * t.w[i] / r->y_w;
+            r->y_m2 += t.w[i] * d * (t.y[i] - r->y_mean);
+        }
         sl_batch_result_t res;
         sl_err_t err = sl_learner_batch(r->learner, &x, &t, r->pred, &res);
         if (err != SL_OK) {
@@ -210,10 +222,58 @@ static void log_summary(replay_t *r, double seconds) {
            SL_DBL("window_rmse", win.rmse));
 }
 
-static int save_weights(replay_t *r, const char *path) {
+/* --report: the prequential score (accuracy, or R^2 for regression) over all
+ * labelled samples and over the window, and what produced it. */
+static void print_report(replay_t *r) {
+    const sl_learnconf_t *c = &r->conf;
+    const sl_metrics_t *m = sl_learner_metrics(r->learner);
+    sl_metrics_view_t all = sl_metrics_total(m), win = sl_metrics_window(m);
+    sl_learner_counters_t k = sl_learner_counters(r->learner);
+    const sl_optim_config_t *oc = sl_learner_optim_config(r->learner);
+    const sl_scaler_t *sc = sl_learner_scaler_const(r->learner);
+    char hidden[128] = "-";
+    for (uint32_t i = 0, pos = 0; i < c->model.n_hidden; i++)
+        pos += (uint32_t)snprintf(hidden + pos, sizeof hidden - pos, "%s%u", i ? "," : "",
+                                  c->model.hidden[i]);
+    FILE *f = stderr;
+    fprintf(f, "prequential report (every sample scored before it was trained on)\n");
+    fprintf(f, "  model      %s, dim %u", sl_model_head_name(c->model.head), c->model.dim);
+    if (c->model.head == SL_HEAD_SOFTMAX)
+        fprintf(f, ", classes %u", c->model.classes);
+    fprintf(f, ", hidden %s; scale %s", hidden, sl_scaler_mode_name(sl_scaler_requested(sc)));
+    if (sl_scaler_mode(sc) != sl_scaler_requested(sc))
+        fprintf(f, " (%s)", sl_scaler_mode_name(sl_scaler_mode(sc)));
+    fprintf(f, "\n  optimizer  %s, lr %g, batch %u\n", sl_optim_kind_name(oc->kind), oc->lr,
+            c->batch_size);
+    fprintf(f,
+            "  samples    %" PRIu64 " (%" PRIu64 " labelled), %" PRIu64 " steps, %" PRIu64
+            " refused, %" PRIu64 " bad\n",
+            r->samples, r->labelled, k.step, r->refused, r->bad);
+    if (all.count == 0) {
+        fprintf(f, "  score      - (no labelled samples)\n");
+        return;
+    }
+    if (c->model.head == SL_HEAD_LINEAR) {
+        double var = r->y_w > 0 ? r->y_m2 / r->y_w : 0;
+        fprintf(f, "  score      R^2 %.4f (1 - MSE / variance of y, all labelled samples)\n",
+                var > 0 ? 1 - all.rmse * all.rmse / var : NAN);
+        fprintf(f, "  all        rmse %.6g  mae %.6g  loss %.6g  (%" PRIu64 " samples)\n", all.rmse,
+                all.mae, all.loss, all.count);
+        fprintf(f, "  window     rmse %.6g  mae %.6g  loss %.6g  (last %" PRIu64 ")\n", win.rmse,
+                win.mae, win.loss, win.count);
+    } else {
+        fprintf(f, "  score      accuracy %.4f (all labelled samples)\n", all.accuracy);
+        fprintf(f, "  all        accuracy %.4f  loss %.6g  (%" PRIu64 " samples)\n", all.accuracy,
+                all.loss, all.count);
+        fprintf(f, "  window     accuracy %.4f  loss %.6g  (last %" PRIu64 ")\n", win.accuracy,
+                win.loss, win.count);
+    }
+}
+
+static int save_weights(replay_t *r, const char *path, int fold) {
     sl_buf_t st = {0};
     char why[256];
-    sl_err_t err = sl_safetensors_export(sl_learner_model(r->learner), &st);
+    sl_err_t err = sl_safetensors_export_learner(r->learner, fold, &st);
     if (err == SL_OK)
         err = sl_fileio_write_atomic(path, st.data, st.len, why, sizeof why);
     else
@@ -252,6 +312,12 @@ int sl_cmd_replay(int argc, char **argv) {
     sl_opts_str(o, "output", &r.out_name);
     const char *save = NULL;
     sl_opts_str(o, "save", &save);
+    int report = 0, fold = 0;
+    if (sl_opts_bool(o, "report", &report, errstr, sizeof errstr) != SL_OK ||
+        sl_opts_bool(o, "fold-scaler", &fold, errstr, sizeof errstr) != SL_OK) {
+        fprintf(stderr, "streamlearn replay: %s\n", errstr);
+        goto out;
+    }
 
     r.learner = sl_learnconf_create(&r.conf, &code, errstr, sizeof errstr);
     if (!r.learner) {
@@ -290,7 +356,9 @@ int sl_cmd_replay(int argc, char **argv) {
         goto out;
     }
     log_summary(&r, (double)(sl_now_ms() - t0) / 1000.0);
-    if (save && save_weights(&r, save) != 0)
+    if (report)
+        print_report(&r);
+    if (save && save_weights(&r, save, fold) != 0)
         goto out;
     code = 0;
 out:

@@ -107,13 +107,9 @@ static int call_hook_result(sl_worker_t *w, const char *hook, sl_err_t err) {
 
 /* A predictor's step: predictions from the current weights, nothing learnt. */
 static sl_err_t forward_only(sl_worker_t *w, const sl_input_t *x, sl_batch_result_t *res) {
-    sl_model_t *m = sl_learner_model(w->learner);
-    const float *logits = NULL;
-    char why[256];
-    sl_err_t err = sl_model_forward(m, x, &logits, why, sizeof why);
+    sl_err_t err = sl_learner_predict(w->learner, x, w->pred);
     if (err != SL_OK)
         return err;
-    sl_model_outputs(m, logits, x->n, w->pred);
     *res = (sl_batch_result_t){.loss = 0};
     return SL_OK;
 }

@@ -214,6 +214,19 @@ void sl_model_init_seeded(sl_model_t *m, uint64_t seed) {
     }
 }
 
+void sl_model_fold_input(sl_model_t *m, const float *shift, const float *mult) {
+    const sl_layer_view_t *v = &m->layers[0];
+    for (uint32_t o = 0; o < v->out; o++) {
+        float *w = m->params + v->weight_offset + (size_t)o * v->in;
+        double c = 0;
+        for (uint32_t j = 0; j < v->in; j++) {
+            w[j] *= mult[j];
+            c += (double)w[j] * shift[j];
+        }
+        m->params[v->bias_offset + o] = (float)(m->params[v->bias_offset + o] - c);
+    }
+}
+
 static sl_err_t grow_float(float **p, size_t count) {
     float *q = realloc(*p, (count ? count : 1) * sizeof(float));
     if (!q)

@@ -93,6 +93,12 @@ sl_err_t sl_model_layer(const sl_model_t *m, uint32_t i, sl_layer_view_t *view);
  * torch's generator: use --init for torch's exact weights. */
 void sl_model_init_seeded(sl_model_t *m, uint64_t seed);
 
+/* Folds an input transform x' = (x - shift) * mult (dim floats each) into
+ * layer 0, so that the model on raw x computes what it computed on x':
+ * W0[o][j] *= mult[j], then b0[o] -= sum_j W0[o][j] * shift[j] (in double).
+ * Equal up to float rounding. */
+void sl_model_fold_input(sl_model_t *m, const float *shift, const float *mult);
+
 /* Limits sl_model_new enforces, so every size fits BLAS's int and memory. */
 #define SL_MODEL_MAX_DIM (1u << 26)
 #define SL_MODEL_MAX_WIDTH (1u << 20)    /* hidden units or classes */

@@ -373,95 +373,165 @@ static void copy_tensor(const st_file_t *f, const st_entry_t *e, float *dst) {
         dst[i] = le_f32(p + 4 * i);
 }
 
+static int is_scaler_tensor(const char *name) {
+    return strncmp(name, "scaler.", 7) == 0;
+}
+
+/* Finds the model's tensors in f and checks them (dtype, shape, finite
+ * values) into found[2 * n_layers]; with skip_scaler, scaler.* tensors are
+ * left for the caller. Nothing is written to the model. */
+static sl_err_t check_weights(sl_model_t *m, const st_file_t *f, int skip_scaler,
+                              const st_entry_t **found, char *errstr, size_t errstr_size) {
+    uint32_t n_layers = sl_model_n_layers(m);
+    for (uint32_t i = 0; i < 2 * n_layers; i++)
+        found[i] = NULL;
+    for (size_t i = 0; i < f->n; i++) {
+        uint32_t layer;
+        int is_bias;
+        if (skip_scaler && is_scaler_tensor(f->entries[i].name))
+            continue;
+        if (!parse_name(f->entries[i].name, n_layers, &layer, &is_bias)) {
+            sl_errstr_set(errstr, errstr_size,
+                          "tensor \"%.64s\" in the file has no place in the model (%u dense "
+                          "layers: tensors 0.weight, 0.bias .. %u.weight, %u.bias%s)",
+                          f->entries[i].name, n_layers, 2 * (n_layers - 1), 2 * (n_layers - 1),
+                          skip_scaler ? ", scaler.*" : "");
+            return SL_ERR_MISMATCH;
+        }
+        found[2 * layer + (uint32_t)is_bias] = &f->entries[i];
+    }
+    sl_err_t err;
+    for (uint32_t i = 0; i < n_layers; i++) {
+        sl_layer_view_t v;
+        sl_model_layer(m, i, &v);
+        char name[32];
+        uint64_t wshape[2] = {v.out, v.in}, bshape[1] = {v.out};
+        snprintf(name, sizeof name, "%u.weight", 2 * i);
+        if ((err = check_tensor(found[2 * i], name, wshape, 2, errstr, errstr_size)) != SL_OK)
+            return err;
+        snprintf(name, sizeof name, "%u.bias", 2 * i);
+        if ((err = check_tensor(found[2 * i + 1], name, bshape, 1, errstr, errstr_size)) != SL_OK)
+            return err;
+    }
+    for (uint32_t i = 0; i < 2 * n_layers; i++)
+        if ((err = check_finite(f, found[i], errstr, errstr_size)) != SL_OK)
+            return err;
+    return SL_OK;
+}
+
+static void copy_weights(sl_model_t *m, const st_file_t *f, const st_entry_t **found) {
+    float *params = sl_model_params(m);
+    for (uint32_t i = 0; i < sl_model_n_layers(m); i++) {
+        sl_layer_view_t v;
+        sl_model_layer(m, i, &v);
+        copy_tensor(f, found[2 * i], params + v.weight_offset);
+        copy_tensor(f, found[2 * i + 1], params + v.bias_offset);
+    }
+}
+
 sl_err_t sl_safetensors_import(sl_model_t *m, const uint8_t *buf, size_t len, char *errstr,
                                size_t errstr_size) {
     st_file_t f;
     sl_err_t err = st_parse(buf, len, &f, errstr, errstr_size);
     if (err != SL_OK)
         return err;
-    uint32_t n_layers = sl_model_n_layers(m);
-    const st_entry_t *found[2 * SL_MAX_LAYERS] = {0};
-
-    for (size_t i = 0; i < f.n; i++) {
-        uint32_t layer;
-        int is_bias;
-        if (!parse_name(f.entries[i].name, n_layers, &layer, &is_bias)) {
-            sl_errstr_set(errstr, errstr_size,
-                          "tensor \"%.64s\" in the file has no place in the model (%u dense "
-                          "layers: tensors 0.weight, 0.bias .. %u.weight, %u.bias)",
-                          f.entries[i].name, n_layers, 2 * (n_layers - 1), 2 * (n_layers - 1));
-            err = SL_ERR_MISMATCH;
-            goto done;
-        }
-        found[2 * layer + (uint32_t)is_bias] = &f.entries[i];
-    }
-    for (uint32_t i = 0; i < n_layers; i++) {
-        sl_layer_view_t v;
-        err = sl_model_layer(m, i, &v);
-        if (err != SL_OK) {
-            sl_errstr_set(errstr, errstr_size, "model has no layer %u", i);
-            goto done;
-        }
-        char name[32];
-        uint64_t wshape[2] = {v.out, v.in}, bshape[1] = {v.out};
-        snprintf(name, sizeof name, "%u.weight", 2 * i);
-        if ((err = check_tensor(found[2 * i], name, wshape, 2, errstr, errstr_size)) != SL_OK)
-            goto done;
-        snprintf(name, sizeof name, "%u.bias", 2 * i);
-        if ((err = check_tensor(found[2 * i + 1], name, bshape, 1, errstr, errstr_size)) != SL_OK)
-            goto done;
-    }
-    for (uint32_t i = 0; i < 2 * n_layers; i++)
-        if ((err = check_finite(&f, found[i], errstr, errstr_size)) != SL_OK)
-            goto done;
-
-    /* Every check passed: only now does the model change. */
-    float *params = sl_model_params(m);
-    for (uint32_t i = 0; i < n_layers; i++) {
-        sl_layer_view_t v;
-        sl_model_layer(m, i, &v);
-        copy_tensor(&f, found[2 * i], params + v.weight_offset);
-        copy_tensor(&f, found[2 * i + 1], params + v.bias_offset);
-    }
-done:
+    const st_entry_t *found[2 * SL_MAX_LAYERS];
+    err = check_weights(m, &f, 0, found, errstr, errstr_size);
+    if (err == SL_OK) /* every check passed: only now does the model change */
+        copy_weights(m, &f, found);
     st_file_free(&f);
     return err;
 }
 
-static sl_err_t append_str(sl_buf_t *b, const char *s) {
-    return sl_buf_append(b, s, strlen(s));
-}
+/* The scaler tensors and metadata of f, checked, as a scaler state whose
+ * arrays are malloc'd into *mem (caller frees). *present = 0 when f has no
+ * scaler.* tensor. */
+static sl_err_t read_scaler(const st_file_t *f, uint32_t dim, sl_scaler_state_t *st, void **mem,
+                            int *present, char *errstr, size_t errstr_size);
 
-/* The JSON header, unpadded. Names and metadata values are generated here
- * and need no escaping. */
-static sl_err_t build_header(const sl_model_t *m, sl_buf_t *h) {
-    const sl_model_config_t *cfg = sl_model_config(m);
-    char tmp[256], hidden[SL_MAX_HIDDEN * 12 + 1] = "";
-    size_t pos = 0;
-    for (uint32_t i = 0; i < cfg->n_hidden; i++)
-        pos += (size_t)snprintf(hidden + pos, sizeof hidden - pos, "%s%u", i ? "," : "",
-                                cfg->hidden[i]);
-    snprintf(tmp, sizeof tmp,
-             "{\"__metadata__\":{\"format\":\"pt\",\"streamlearn.model\":\"%s\","
-             "\"streamlearn.hidden\":\"%s\",\"streamlearn.activation\":\"%s\"}",
-             sl_model_head_name(cfg->head), hidden, sl_model_act_name(cfg->activation));
-    sl_err_t err = append_str(h, tmp);
-    uint64_t off = 0;
-    for (uint32_t i = 0; err == SL_OK && i < sl_model_n_layers(m); i++) {
-        sl_layer_view_t v;
-        sl_model_layer(m, i, &v);
-        uint64_t wbytes = (uint64_t)v.out * v.in * 4, bbytes = (uint64_t)v.out * 4;
-        snprintf(tmp, sizeof tmp,
-                 ",\"%u.weight\":{\"dtype\":\"F32\",\"shape\":[%u,%u],\"data_offsets\":[%" PRIu64
-                 ",%" PRIu64 "]},\"%u.bias\":{\"dtype\":\"F32\",\"shape\":[%u],"
-                 "\"data_offsets\":[%" PRIu64 ",%" PRIu64 "]}",
-                 2 * i, v.out, v.in, off, off + wbytes, 2 * i, v.out, off + wbytes,
-                 off + wbytes + bbytes);
-        off += wbytes + bbytes;
-        err = append_str(h, tmp);
+sl_err_t sl_safetensors_import_learner(sl_learner_t *l, const uint8_t *buf, size_t len,
+                                       int *has_scaler, char *errstr, size_t errstr_size) {
+    st_file_t f;
+    sl_err_t err = st_parse(buf, len, &f, errstr, errstr_size);
+    if (err != SL_OK)
+        return err;
+    sl_model_t *m = sl_learner_model(l);
+    uint32_t dim = sl_model_config(m)->dim;
+    const st_entry_t *found[2 * SL_MAX_LAYERS];
+    sl_scaler_state_t st;
+    void *mem = NULL;
+    int present = 0;
+    sl_scaler_t *probe = NULL;
+    err = check_weights(m, &f, 1, found, errstr, errstr_size);
+    if (err == SL_OK)
+        err = read_scaler(&f, dim, &st, &mem, &present, errstr, errstr_size);
+    if (err == SL_OK && present) {
+        /* Checked on a scratch scaler first, so the learner changes only
+         * once everything fits. */
+        probe = sl_scaler_new(dim, st.requested, errstr, errstr_size);
+        if (!probe)
+            err = SL_ERR_NOMEM;
+        else if ((err = sl_scaler_set_state(probe, &st, errstr, errstr_size)) != SL_OK)
+            err = err == SL_ERR_INVAL ? SL_ERR_DECODE : err;
+        if (err == SL_OK)
+            err = sl_learner_set_scale(l, st.requested, errstr, errstr_size);
+        if (err == SL_OK)
+            sl_scaler_set_state(sl_learner_scaler(l), &st, NULL, 0);
     }
     if (err == SL_OK)
-        err = append_str(h, "}");
+        copy_weights(m, &f, found);
+    if (has_scaler)
+        *has_scaler = err == SL_OK && present;
+    sl_scaler_destroy(probe);
+    free(mem);
+    st_file_free(&f);
+    return err;
+}
+
+/* One tensor to write: its name, shape and F32 values. */
+typedef struct st_out {
+    char name[24];
+    uint32_t shape[2];
+    int ndim;
+    const float *data;
+} st_out_t;
+
+/* The model's tensors in nn.Sequential order: {2i}.weight, {2i}.bias. */
+static size_t layer_specs(const sl_model_t *m, const float *params, st_out_t *specs) {
+    size_t n = 0;
+    for (uint32_t i = 0; i < sl_model_n_layers(m); i++) {
+        sl_layer_view_t v;
+        sl_model_layer(m, i, &v);
+        specs[n] = (st_out_t){.shape = {v.out, v.in}, .ndim = 2, .data = params + v.weight_offset};
+        snprintf(specs[n++].name, sizeof specs[0].name, "%u.weight", 2 * i);
+        specs[n] = (st_out_t){.shape = {v.out}, .ndim = 1, .data = params + v.bias_offset};
+        snprintf(specs[n++].name, sizeof specs[0].name, "%u.bias", 2 * i);
+    }
+    return n;
+}
+
+/* The JSON header, unpadded: metadata (already JSON members, without braces)
+ * then the tensors. Names and values are generated here and need no
+ * escaping. */
+static sl_err_t build_header(const char *meta, const st_out_t *specs, size_t n, sl_buf_t *h) {
+    sl_err_t err = sl_buf_appendf(h, "{\"__metadata__\":{%s}", meta);
+    uint64_t off = 0;
+    for (size_t i = 0; err == SL_OK && i < n; i++) {
+        uint64_t bytes =
+            4 * (uint64_t)specs[i].shape[0] * (specs[i].ndim == 2 ? specs[i].shape[1] : 1);
+        if (specs[i].ndim == 2)
+            err = sl_buf_appendf(h, ",\"%s\":{\"dtype\":\"F32\",\"shape\":[%u,%u],", specs[i].name,
+                                 specs[i].shape[0], specs[i].shape[1]);
+        else
+            err = sl_buf_appendf(h, ",\"%s\":{\"dtype\":\"F32\",\"shape\":[%u],", specs[i].name,
+                                 specs[i].shape[0]);
+        if (err == SL_OK)
+            err =
+                sl_buf_appendf(h, "\"data_offsets\":[%" PRIu64 ",%" PRIu64 "]}", off, off + bytes);
+        off += bytes;
+    }
+    if (err == SL_OK)
+        err = sl_buf_append(h, "}", 1);
     return err;
 }
 
@@ -476,17 +546,19 @@ static void put_f32s(uint8_t *dst, const float *src, size_t n) {
     }
 }
 
-sl_err_t sl_safetensors_export(const sl_model_t *m, sl_buf_t *out) {
+/* Header length, header padded with spaces to 8 bytes, then the data. */
+static sl_err_t write_file(const char *meta, const st_out_t *specs, size_t n, sl_buf_t *out) {
     sl_buf_t h = {0};
-    sl_err_t err = build_header(m, &h);
-    /* Pad so the data section starts 8-aligned, as the reference does. */
+    sl_err_t err = build_header(meta, specs, n, &h);
     while (err == SL_OK && h.len % 8 != 0)
         err = sl_buf_append(&h, " ", 1);
-    size_t n_params = sl_model_n_params(m);
-    if (err == SL_OK && n_params > (SIZE_MAX - 8 - h.len) / 4)
+    size_t floats = 0;
+    for (size_t i = 0; i < n; i++)
+        floats += (size_t)specs[i].shape[0] * (specs[i].ndim == 2 ? specs[i].shape[1] : 1);
+    if (err == SL_OK && floats > (SIZE_MAX - 8 - h.len) / 4)
         err = SL_ERR_NOMEM;
     if (err == SL_OK)
-        err = sl_buf_reserve(out, 8 + h.len + 4 * n_params);
+        err = sl_buf_reserve(out, 8 + h.len + 4 * floats);
     if (err != SL_OK) {
         sl_buf_free(&h);
         return err;
@@ -497,18 +569,110 @@ sl_err_t sl_safetensors_export(const sl_model_t *m, sl_buf_t *out) {
     sl_buf_append(out, len8, 8);
     sl_buf_append(out, h.data, h.len);
     sl_buf_free(&h);
-    /* sl_model_params takes a non-const model; here it is only read. */
-    const float *params = sl_model_params((sl_model_t *)m);
-    for (uint32_t i = 0; i < sl_model_n_layers(m); i++) {
-        sl_layer_view_t v;
-        sl_model_layer(m, i, &v);
-        size_t nw = (size_t)v.out * v.in;
-        put_f32s(out->data + out->len, params + v.weight_offset, nw);
-        out->len += 4 * nw;
-        put_f32s(out->data + out->len, params + v.bias_offset, v.out);
-        out->len += 4 * (size_t)v.out;
+    for (size_t i = 0; i < n; i++) {
+        size_t count = (size_t)specs[i].shape[0] * (specs[i].ndim == 2 ? specs[i].shape[1] : 1);
+        put_f32s(out->data + out->len, specs[i].data, count);
+        out->len += 4 * count;
     }
     return SL_OK;
+}
+
+/* "format", "streamlearn.model", "streamlearn.hidden", "streamlearn.activation". */
+static sl_err_t arch_meta(const sl_model_t *m, sl_buf_t *meta) {
+    const sl_model_config_t *cfg = sl_model_config(m);
+    char hidden[SL_MAX_HIDDEN * 12 + 1] = "";
+    size_t pos = 0;
+    for (uint32_t i = 0; i < cfg->n_hidden; i++)
+        pos += (size_t)snprintf(hidden + pos, sizeof hidden - pos, "%s%u", i ? "," : "",
+                                cfg->hidden[i]);
+    return sl_buf_appendf(meta,
+                          "\"format\":\"pt\",\"streamlearn.model\":\"%s\","
+                          "\"streamlearn.hidden\":\"%s\",\"streamlearn.activation\":\"%s\"",
+                          sl_model_head_name(cfg->head), hidden,
+                          sl_model_act_name(cfg->activation));
+}
+
+sl_err_t sl_safetensors_export(const sl_model_t *m, sl_buf_t *out) {
+    st_out_t specs[2 * SL_MAX_LAYERS];
+    sl_buf_t meta = {0};
+    sl_err_t err = arch_meta(m, &meta);
+    if (err == SL_OK) {
+        /* sl_model_params takes a non-const model; here it is only read. */
+        size_t n = layer_specs(m, sl_model_params((sl_model_t *)m), specs);
+        err = write_file((const char *)meta.data, specs, n, out);
+    }
+    sl_buf_free(&meta);
+    return err;
+}
+
+/* The scaler's metadata: the mode asked for, the statistics' weight and
+ * count, and a linear head's target statistics (exact decimal doubles). */
+static sl_err_t scaler_meta(const sl_scaler_state_t *st, sl_buf_t *meta) {
+    return sl_buf_appendf(meta,
+                          ",\"streamlearn.scale\":\"%s\",\"streamlearn.scale_weight\":\"%.17g\","
+                          "\"streamlearn.scale_count\":\"%" PRIu64 "\","
+                          "\"streamlearn.target\":\"%.17g %.17g %.17g %" PRIu64 "\"",
+                          sl_scaler_mode_name(st->requested), st->weight, st->count, st->y_weight,
+                          st->y_mean, st->y_m2, st->y_count);
+}
+
+sl_err_t sl_safetensors_export_learner(const sl_learner_t *l, int fold, sl_buf_t *out) {
+    /* sl_learner_model takes a non-const learner; here it is only read. */
+    const sl_model_t *m = sl_learner_model((sl_learner_t *)l);
+    const sl_scaler_t *sc = sl_learner_scaler_const(l);
+    const float *shift, *mult;
+    int on = sl_learner_input_transform(l, &shift, &mult);
+    if (!on)
+        return sl_safetensors_export(m, out);
+    uint32_t dim = sl_model_config(m)->dim;
+    st_out_t specs[2 * SL_MAX_LAYERS + 3];
+    sl_buf_t meta = {0};
+    sl_model_t *folded = NULL;
+    float *var = NULL;
+    sl_err_t err = arch_meta(m, &meta);
+    if (err == SL_OK && fold) {
+        char why[128];
+        folded = sl_model_new(sl_model_config(m), why, sizeof why);
+        if (!folded) {
+            err = SL_ERR_NOMEM;
+        } else {
+            memcpy(sl_model_params(folded), sl_model_params((sl_model_t *)m),
+                   sl_model_n_params(m) * sizeof(float));
+            sl_model_fold_input(folded, shift, mult);
+            err = sl_buf_appendf(&meta, ",\"streamlearn.scale\":\"folded\"");
+            if (err == SL_OK)
+                err = write_file((const char *)meta.data, specs,
+                                 layer_specs(folded, sl_model_params(folded), specs), out);
+        }
+        goto done;
+    }
+    sl_scaler_state_t st;
+    sl_scaler_get_state(sc, &st);
+    if (err == SL_OK)
+        err = scaler_meta(&st, &meta);
+    if (err != SL_OK)
+        goto done;
+    size_t n = layer_specs(m, sl_model_params((sl_model_t *)m), specs);
+    specs[n++] = (st_out_t){.name = "scaler.shift", .shape = {dim}, .ndim = 1, .data = shift};
+    specs[n++] = (st_out_t){.name = "scaler.mult", .shape = {dim}, .ndim = 1, .data = mult};
+    if (st.mode == SL_SCALE_STANDARD) {
+        if (!(var = malloc(dim * sizeof(float)))) {
+            err = SL_ERR_NOMEM;
+            goto done;
+        }
+        for (uint32_t j = 0; j < dim; j++)
+            var[j] = (float)(st.m2[j] / st.weight);
+        specs[n++] = (st_out_t){.name = "scaler.var", .shape = {dim}, .ndim = 1, .data = var};
+    } else if (st.mode == SL_SCALE_MAXABS) {
+        specs[n++] =
+            (st_out_t){.name = "scaler.maxabs", .shape = {dim}, .ndim = 1, .data = st.maxabs};
+    }
+    err = write_file((const char *)meta.data, specs, n, out);
+done:
+    free(var);
+    sl_model_destroy(folded);
+    sl_buf_free(&meta);
+    return err;
 }
 
 /* The metadata string `key`, or NULL. */
@@ -517,6 +681,140 @@ static const char *meta_str(const st_file_t *f, const char *key) {
         return NULL;
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(f->meta, key);
     return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static const st_entry_t *find_named(const st_file_t *f, const char *name) {
+    for (size_t i = 0; i < f->n; i++)
+        if (strcmp(f->entries[i].name, name) == 0)
+            return &f->entries[i];
+    return NULL;
+}
+
+/* A [dim] F32 tensor with finite values, non-negative when `nonneg`. */
+static sl_err_t scaler_tensor(const st_file_t *f, const st_entry_t *e, const char *name,
+                              uint32_t dim, int nonneg, char *errstr, size_t errstr_size) {
+    uint64_t shape[1] = {dim};
+    sl_err_t err = check_tensor(e, name, shape, 1, errstr, errstr_size);
+    if (err == SL_OK)
+        err = check_finite(f, e, errstr, errstr_size);
+    for (uint64_t i = 0; err == SL_OK && nonneg && i < dim; i++) {
+        if (le_f32(f->data + e->begin + 4 * i) < 0) {
+            sl_errstr_set(errstr, errstr_size, "tensor \"%s\": element %" PRIu64 " is negative",
+                          name, i);
+            err = SL_ERR_DECODE;
+        }
+    }
+    return err;
+}
+
+static sl_err_t meta_number(const st_file_t *f, const char *key, double *v, char *errstr,
+                            size_t errstr_size) {
+    const char *s = meta_str(f, key);
+    char *end = NULL;
+    *v = s ? strtod(s, &end) : NAN;
+    if (!s || end == s || *end || !isfinite(*v) || *v < 0) {
+        sl_errstr_set(errstr, errstr_size,
+                      "metadata \"%s\": missing or not a finite non-negative number", key);
+        return SL_ERR_DECODE;
+    }
+    return SL_OK;
+}
+
+static sl_err_t read_scaler(const st_file_t *f, uint32_t dim, sl_scaler_state_t *st, void **mem,
+                            int *present, char *errstr, size_t errstr_size) {
+    *present = 0;
+    *mem = NULL;
+    memset(st, 0, sizeof *st);
+    static const char *const names[] = {"scaler.shift", "scaler.mult", "scaler.var",
+                                        "scaler.maxabs"};
+    int any = 0;
+    for (size_t i = 0; i < f->n; i++) {
+        if (!is_scaler_tensor(f->entries[i].name))
+            continue;
+        int known = 0;
+        for (size_t k = 0; k < 4; k++)
+            known |= strcmp(f->entries[i].name, names[k]) == 0;
+        if (!known) {
+            sl_errstr_set(errstr, errstr_size,
+                          "tensor \"%.64s\" is not a scaler tensor (scaler.shift, scaler.mult, "
+                          "scaler.var, scaler.maxabs)",
+                          f->entries[i].name);
+            return SL_ERR_MISMATCH;
+        }
+        any = 1;
+    }
+    if (!any)
+        return SL_OK;
+    const char *req = meta_str(f, "streamlearn.scale");
+    sl_scale_mode_t mode;
+    if (!req || sl_scaler_mode_parse(req, &mode) != SL_OK || mode == SL_SCALE_OFF) {
+        sl_errstr_set(errstr, errstr_size,
+                      "scaler tensors without metadata \"streamlearn.scale\" (auto, standard or "
+                      "maxabs)");
+        return SL_ERR_DECODE;
+    }
+    const st_entry_t *shift = find_named(f, names[0]), *mult = find_named(f, names[1]);
+    const st_entry_t *var = find_named(f, names[2]), *mx = find_named(f, names[3]);
+    sl_err_t err;
+    if ((err = scaler_tensor(f, shift, names[0], dim, 0, errstr, errstr_size)) ||
+        (err = scaler_tensor(f, mult, names[1], dim, 0, errstr, errstr_size)) ||
+        (var && (err = scaler_tensor(f, var, names[2], dim, 1, errstr, errstr_size))) ||
+        (mx && (err = scaler_tensor(f, mx, names[3], dim, 1, errstr, errstr_size))))
+        return err;
+    sl_scale_mode_t in_force = var ? SL_SCALE_STANDARD : mx ? SL_SCALE_MAXABS : mode;
+    if ((var && mx) || (mode != SL_SCALE_AUTO && in_force != mode)) {
+        sl_errstr_set(errstr, errstr_size,
+                      "scaler tensors do not fit \"streamlearn.scale\" %s (standard has "
+                      "scaler.var, maxabs scaler.maxabs)",
+                      req);
+        return SL_ERR_DECODE;
+    }
+    double weight, count, target[4] = {0, 0, 0, 0};
+    if ((err = meta_number(f, "streamlearn.scale_weight", &weight, errstr, errstr_size)) ||
+        (err = meta_number(f, "streamlearn.scale_count", &count, errstr, errstr_size)))
+        return err;
+    if (in_force == SL_SCALE_AUTO && weight > 0) {
+        sl_errstr_set(errstr, errstr_size,
+                      "scaler: statistics of weight %g but neither scaler.var nor scaler.maxabs",
+                      weight);
+        return SL_ERR_DECODE;
+    }
+    const char *t = meta_str(f, "streamlearn.target");
+    if (t && sscanf(t, "%lf %lf %lf %lf", &target[0], &target[1], &target[2], &target[3]) != 4) {
+        sl_errstr_set(errstr, errstr_size,
+                      "metadata \"streamlearn.target\": expected four numbers (weight mean m2 "
+                      "count)");
+        return SL_ERR_DECODE;
+    }
+    size_t bytes = in_force == SL_SCALE_STANDARD ? 2 * (size_t)dim * sizeof(double)
+                   : in_force == SL_SCALE_MAXABS ? (size_t)dim * sizeof(float)
+                                                 : 1;
+    if (!(*mem = malloc(bytes))) {
+        sl_errstr_set(errstr, errstr_size, "out of memory for the scaler");
+        return SL_ERR_NOMEM;
+    }
+    if (in_force == SL_SCALE_STANDARD) {
+        double *mean = *mem, *m2 = mean + dim;
+        for (uint32_t j = 0; j < dim; j++) {
+            mean[j] = le_f32(f->data + shift->begin + 4 * (size_t)j);
+            m2[j] = (double)le_f32(f->data + var->begin + 4 * (size_t)j) * weight;
+        }
+        st->mean = mean;
+        st->m2 = m2;
+    } else if (in_force == SL_SCALE_MAXABS) {
+        copy_tensor(f, mx, *mem);
+        st->maxabs = *mem;
+    }
+    st->requested = mode;
+    st->mode = in_force;
+    st->weight = weight;
+    st->count = count < 1.8e19 ? (uint64_t)count : UINT64_MAX;
+    st->y_weight = target[0];
+    st->y_mean = target[1];
+    st->y_m2 = target[2];
+    st->y_count = target[3] >= 0 && target[3] < 1.8e19 ? (uint64_t)target[3] : 0;
+    *present = 1;
+    return SL_OK;
 }
 
 /* Checks one tensor of the chain in infer_config: present, F32, `ndim` dims. */
@@ -581,11 +879,15 @@ sl_err_t sl_safetensors_infer_config(const uint8_t *buf, size_t len, sl_model_co
         prev_out = (uint32_t)w->shape[0];
         n_layers = i + 1;
     }
-    if (f.n != 2 * (size_t)n_layers) {
+    size_t n_scaler = 0;
+    for (size_t i = 0; i < f.n; i++)
+        n_scaler += is_scaler_tensor(f.entries[i].name);
+    if (f.n - n_scaler != 2 * (size_t)n_layers) {
         for (size_t i = 0; i < f.n; i++) {
             uint32_t layer;
             int is_bias;
-            if (!parse_name(f.entries[i].name, n_layers, &layer, &is_bias)) {
+            if (!is_scaler_tensor(f.entries[i].name) &&
+                !parse_name(f.entries[i].name, n_layers, &layer, &is_bias)) {
                 sl_errstr_set(
                     errstr, errstr_size,
                     "tensor \"%.64s\" is not part of a Linear chain 0.weight, 2.weight, ..",

@@ -8,6 +8,7 @@
 
 #include "common/buf.h"
 #include "common/err.h"
+#include "model/learner.h"
 #include "model/model.h"
 
 /* Largest JSON header accepted, as in the reference implementation. */
@@ -39,9 +40,40 @@ sl_err_t sl_safetensors_export(const sl_model_t *m, sl_buf_t *out);
 sl_err_t sl_safetensors_import(sl_model_t *m, const uint8_t *buf, size_t len, char *errstr,
                                size_t errstr_size);
 
+/* The learner's weights file: the model's tensors as sl_safetensors_export
+ * writes them and, with scaling on, the scaler:
+ *  - fold = 0: extra F32 tensors "scaler.shift" and "scaler.mult" [dim] (the
+ *    transform x' = (x - shift) * mult applied before layer 0), plus the
+ *    running statistics "scaler.var" [dim] (population variance; the mean is
+ *    scaler.shift) for standard scaling or "scaler.maxabs" [dim] for maxabs
+ *    scaling; metadata "streamlearn.scale" (the mode asked for: auto,
+ *    standard or maxabs), "streamlearn.scale_weight" and
+ *    "streamlearn.scale_count" (weight and number of samples behind the
+ *    statistics) and "streamlearn.target" ("weight mean m2 count" of a
+ *    linear head's target statistics);
+ *  - fold = 1: the scaler folded into layer 0 (W0 * mult per column, b0 -
+ *    (W0 * mult) shift) and no scaler tensors: a plain nn.Sequential on raw
+ *    features, equal to the served model up to float rounding; metadata
+ *    "streamlearn.scale" is "folded".
+ * Without scaling, both are sl_safetensors_export's file. SL_ERR_NOMEM (out
+ * as it was) or SL_OK. */
+sl_err_t sl_safetensors_export_learner(const sl_learner_t *l, int fold, sl_buf_t *out);
+
+/* Loads a weights file into a learner that has not trained yet, all or
+ * nothing: the model's tensors as sl_safetensors_import reads them and, when
+ * the file has scaler.* tensors (as sl_safetensors_export_learner writes
+ * them), the scaler: its mode and statistics replace the learner's scaler.
+ * *has_scaler (may be NULL) says whether the file had one. Errors as
+ * sl_safetensors_import's, plus SL_ERR_DECODE for scaler tensors that are
+ * inconsistent (shapes, missing metadata, negative statistics) and
+ * SL_ERR_STATE for a learner that has trained. */
+sl_err_t sl_safetensors_import_learner(sl_learner_t *l, const uint8_t *buf, size_t len,
+                                       int *has_scaler, char *errstr, size_t errstr_size);
+
 /* Guesses the architecture of a safetensors buffer: dim from "0.weight",
  * hidden sizes and output count from the chain "0.weight", "2.weight", ...
- * (each layer's input must equal the previous layer's output). More than one
+ * (each layer's input must equal the previous layer's output; scaler.*
+ * tensors are not part of it). More than one
  * output means softmax with that many classes. For one output, and for the
  * activation, the file's "streamlearn.model" / "streamlearn.activation"
  * metadata decides when present; otherwise cfg->head (must then be linear or

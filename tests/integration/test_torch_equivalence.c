@@ -1,6 +1,8 @@
 /* test_torch_equivalence.c - `streamlearn replay` against the PyTorch loop:
  * every case under $SL_FIXTURES/torch (scripts/gen_torch_fixtures.py) must
- * give the same predictions and final weights to 1e-4 relative. */
+ * give the same predictions and final weights to 1e-4 relative. Every case
+ * names its optimizer; the test adds --scale off (the PyTorch-exact loop:
+ * the default scales features online, which PyTorch's loop does not). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -336,7 +338,10 @@ static void test_case(void **state) {
     argv[argc++] = (char *)bin;
     argv[argc++] = "replay";
     argc += read_args(args_path, args_text, line, sizeof line, argv + argc, MAX_ARGS);
-    char *tail[] = {"--init", init, "--input", input, "--output", out, "--save", save};
+    if (!strstr(args_text, "--optimizer "))
+        fail_msg("%s: args.txt must name its --optimizer (the default is not torch's)", c->name);
+    char *tail[] = {"--scale", "off",      "--init", init,     "--input",
+                    input,     "--output", out,      "--save", save};
     for (size_t i = 0; i < sizeof tail / sizeof tail[0]; i++)
         argv[argc++] = tail[i];
     argv[argc] = NULL;
