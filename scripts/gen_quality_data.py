@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Writes learning-quality streams from real data sets bundled with scikit-learn.
 
-  gen_quality_data.py OUT_DIR [--seeds 0,1,2] [--passes 3] [--sets a,b,...]
+  gen_quality_data.py OUT_DIR [--seeds 0,1,2] [--passes 3] [--sets a,b,...] [--npz]
   gen_quality_data.py --fixtures      the committed subset, into tests/fixtures/quality
 
 Each stream is what a user's pipeline would send: the whole data set, shuffled,
@@ -29,11 +29,16 @@ passes, and the streamlearn shape flags. With --npz, a companion OUT_DIR/
 <stream>.npz holds the dense float32 X and y in stream order (what the model
 sees) for peers that do not decode msgpack.
 
+--fixtures writes one shuffled pass per stream, gzipped, as
+tests/fixtures/quality/<set>-<form>.msgpack.gz (tests/integration/
+test_quality.sh replays it three times over), and sets.json beside them.
+
 Deterministic: the same arguments write the same bytes. Needs python3-sklearn,
 python3-numpy and python3-msgpack.
 """
 
 import argparse
+import gzip
 import json
 import os
 import struct
@@ -126,12 +131,15 @@ def shape_flags(head, dim, classes):
     return flags
 
 
-def write_stream(path, X, y, head, form, names, order, npz):
+def write_stream(path, X, y, head, form, names, order, npz, gz=False):
     dim = HASHED_DIM if form == "hashed" else X.shape[1]
     dense = np.zeros((len(order), dim), dtype=F32)
     ys = np.zeros(len(order), dtype=F32)
     packer = msgpack.Packer(use_single_float=True)
-    with open(path, "wb") as f:
+    # mtime 0: the same data gives the same bytes.
+    opener = (lambda p: gzip.GzipFile(p, "wb", compresslevel=9, mtime=0)) if gz else \
+        (lambda p: open(p, "wb"))
+    with opener(path) as f:
         for i, r in enumerate(order):
             row = X[r].astype(F32)
             if form in ("raw", "std"):
@@ -155,7 +163,7 @@ def write_stream(path, X, y, head, form, names, order, npz):
     return dim
 
 
-def generate(out_dir, sets, seeds, passes, npz, forms_filter=None):
+def generate(out_dir, sets, seeds, passes, npz, forms_filter=None, fixtures=False):
     os.makedirs(out_dir, exist_ok=True)
     meta = {}
     for name in sets:
@@ -170,9 +178,10 @@ def generate(out_dir, sets, seeds, passes, npz, forms_filter=None):
             for seed in seeds:
                 rng = np.random.RandomState(1000 + seed)
                 order = np.concatenate([rng.permutation(n) for _ in range(passes)])
-                stream = "%s-%s-s%d" % (name, form, seed)
-                dim = write_stream(os.path.join(out_dir, stream + ".msgpack"), data, y, head,
-                                   form, names, order, npz)
+                stream = "%s-%s" % (name, form) if fixtures else "%s-%s-s%d" % (name, form, seed)
+                ext = ".msgpack.gz" if fixtures else ".msgpack"
+                dim = write_stream(os.path.join(out_dir, stream + ext), data, y, head, form, names,
+                                   order, npz, fixtures)
                 meta[stream] = {
                     "set": name, "form": form, "seed": seed, "head": head, "dim": dim,
                     "classes": classes, "records": n, "passes": passes,
@@ -203,7 +212,7 @@ def main():
     if a.fixtures:
         out = os.path.join(ROOT, "tests", "fixtures", "quality")
         sets = sorted({s for s, _ in FIXTURES})
-        generate(out, sets, [0], 3, False, set(FIXTURES))
+        generate(out, sets, [0], 1, False, set(FIXTURES), fixtures=True)
         return
     if not a.out_dir:
         ap.error("OUT_DIR or --fixtures")
