@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # The replay benchmark (issue: learning pipeline), side by side with the
-# PyTorch peer over the same file, on one core:
+# PyTorch peer over the same file, on one core. The PyTorch-equivalent loop
+# (--optimizer adam --scale off), then dense32 again with online scaling
+# (--scale standard) and with the defaults (shape flags only: --optimizer
+# auto, --scale auto), to show what scaling costs:
 #   bench/replay.sh [N]          N samples (default 1000000)
 # Needs /usr/bin/python3 with torch and msgpack (python3-torch, python3-msgpack).
 # Prints a table with ratios and writes bench/results/replay.json.
@@ -55,36 +58,46 @@ median3() {
 }
 
 results=()
-bench_case() { # label samples sl-args torch-args
-  local label=$1 samples=$2 slargs=$3 ptargs=$4
+bench_case() { # label samples scale sl-args torch-args
+  local label=$1 samples=$2 scale=$3 slargs=$4 ptargs=$5
   local s t
   s=$(median3 sl "$label" env OPENBLAS_NUM_THREADS=1 $bin replay $slargs --output /dev/null)
   t=$(median3 pt "$label" $py bench/peers/replay_torch.py $ptargs --output /dev/null)
-  results+=("$label $samples $s $t")
+  results+=("$label $samples $scale $s $t")
 }
 
-bench_case dense32 "$n" \
-  "--model logistic --dim 32 --optimizer adam --batch-size 256 --input $data/dense32-$n.msgpack" \
+bench_case dense32 "$n" off \
+  "--model logistic --dim 32 --optimizer adam --scale off --batch-size 256 --input $data/dense32-$n.msgpack" \
   "--dim 32 --batch-size 256 --input $data/dense32-$n.msgpack"
-bench_case bin32 "$n" \
-  "--model logistic --dim 32 --optimizer adam --batch-size 256 --input $data/bin32-$n.msgpack" \
+bench_case bin32 "$n" off \
+  "--model logistic --dim 32 --optimizer adam --scale off --batch-size 256 --input $data/bin32-$n.msgpack" \
   "--dim 32 --batch-size 256 --input $data/bin32-$n.msgpack"
-bench_case mlp784 "$m" \
-  "--model softmax --dim 784 --classes 10 --hidden 128 --optimizer adam --batch-size 256 --input $data/mnistlike-$m.msgpack" \
+bench_case mlp784 "$m" off \
+  "--model softmax --dim 784 --classes 10 --hidden 128 --optimizer adam --scale off --batch-size 256 --input $data/mnistlike-$m.msgpack" \
   "--dim 784 --classes 10 --hidden 128 --batch-size 256 --input $data/mnistlike-$m.msgpack"
+bench_case dense32-scaled "$n" standard \
+  "--model logistic --dim 32 --optimizer adam --scale standard --batch-size 256 --input $data/dense32-$n.msgpack" \
+  "--dim 32 --batch-size 256 --input $data/dense32-$n.msgpack"
+bench_case dense32-defaults "$n" auto \
+  "--model logistic --dim 32 --batch-size 256 --input $data/dense32-$n.msgpack" \
+  "--dim 32 --batch-size 256 --input $data/dense32-$n.msgpack"
 
 # Wall, CPU and peak RSS are of the whole process (the median run's).
-printf '\n%-8s %9s | %14s %8s %7s | %14s %8s %7s | %7s\n' case samples "streamlearn/s" "RSS MB" "CPU s" \
-  "pytorch/s" "RSS MB" "CPU s" speedup
+printf '\n%-16s %9s | %14s %8s %7s | %14s %8s %7s | %7s\n' case samples "streamlearn/s" "RSS MB" \
+  "CPU s" "pytorch/s" "RSS MB" "CPU s" speedup
 json="["
 for r in "${results[@]}"; do
-  read -r label samples _ swall scpu srss _ twall tcpu trss <<<"$r"
+  read -r label samples scale _ swall scpu srss _ twall tcpu trss <<<"$r"
   srate=$(printf '%.0f' "$(rate_sl "$label")")
   trate=$(rate_pt "$label")
   ratio=$(printf "%.1f" "$(echo "scale=3; $srate / $trate" | bc)")
-  printf '%-8s %9d | %14d %8d %7s | %14d %8d %7s | %6sx\n' "$label" "$samples" "$srate" \
+  printf '%-16s %9d | %14d %8d %7s | %14d %8d %7s | %6sx\n' "$label" "$samples" "$srate" \
     $((srss / 1024)) "$scpu" "$trate" $((trss / 1024)) "$tcpu" "$ratio"
-  json+="{\"case\":\"$label\",\"samples\":$samples,\"streamlearn\":{\"samples_per_s\":$srate,\"wall_s\":$swall,\"cpu_s\":$scpu,\"rss_kb\":$srss},\"pytorch\":{\"samples_per_s\":$trate,\"wall_s\":$twall,\"cpu_s\":$tcpu,\"rss_kb\":$trss},\"speedup\":$ratio},"
+  json+="{\"case\":\"$label\",\"samples\":$samples,\"scale\":\"$scale\",\"streamlearn\":{\"samples_per_s\":$srate,\"wall_s\":$swall,\"cpu_s\":$scpu,\"rss_kb\":$srss},\"pytorch\":{\"samples_per_s\":$trate,\"wall_s\":$twall,\"cpu_s\":$tcpu,\"rss_kb\":$trss},\"speedup\":$ratio},"
 done
 echo "${json%,}]" > bench/results/replay.json
+# What online scaling costs: dense32 with and without it, same run.
+off=$(rate_sl dense32) on=$(rate_sl dense32-scaled) def=$(rate_sl dense32-defaults)
+printf '\nonline scaling (dense32): %.0f samples/s off, %.0f with --scale standard (%.0f%%), %.0f with the defaults\n' \
+  "$off" "$on" "$(echo "scale=3; 100 * $on / $off" | bc)" "$def"
 echo "wrote bench/results/replay.json"

@@ -7,8 +7,8 @@
  *   even: the rest is a whole blob whose trailing xxh64 is recomputed, so the
  *         field parser behind the checksum is what gets fuzzed;
  *   odd:  the rest is a list of (u16 offset, u8 value) edits applied to a
- *         valid blob of a trained 4-3-2 softmax model, checksum recomputed or
- *         (every other edit list) left stale. */
+ *         valid blob of a trained 4-3-2 softmax model with standard scaling,
+ *         checksum recomputed or (every other edit list) left stale. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,7 +37,7 @@ static void build_base(void) {
     sl_optim_config_t oc = sl_optim_config_default(SL_OPTIM_ADAM);
     char err[256];
     sl_learner_t *l = sl_learner_new(&mc, &oc, 1, 4, err, sizeof err);
-    if (!l)
+    if (!l || sl_learner_set_scale(l, SL_SCALE_STANDARD, err, sizeof err) != SL_OK)
         abort();
     float x[8] = {1, 2, 3, 4, -1, 0.5f, 0, 2}, y[2] = {0, 1}, w[2] = {1, 1}, out[4];
     uint8_t lab[2] = {1, 1};

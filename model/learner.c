@@ -71,6 +71,8 @@ void sl_learner_destroy(sl_learner_t *l) {
     free(l->offset);
     free(l->bias0);
     free(l->saved);
+    free(l->row_acc);
+    free(l->row_mark);
     free(l);
 }
 
@@ -212,6 +214,18 @@ static sl_err_t ensure_scaled(sl_learner_t *l, const sl_input_t *x) {
     return SL_OK;
 }
 
+/* The auto optimizer's row norms of a CSR batch add repeated columns up
+ * first, as the model does. */
+static sl_err_t ensure_row_norms(sl_learner_t *l, const sl_input_t *x) {
+    if (x->dense || x->n == 0 || sl_learner_optim_config(l)->kind != SL_OPTIM_AUTO)
+        return SL_OK;
+    if (!l->row_acc && !(l->row_acc = malloc(x->dim * sizeof(float))))
+        return SL_ERR_NOMEM;
+    if (!l->row_mark && !(l->row_mark = calloc(x->dim, 1)))
+        return SL_ERR_NOMEM;
+    return SL_OK;
+}
+
 /* Grows the per-row scratch and, for sparse batches whose optimizer visits
  * only coordinates with a gradient, the index list, before anything changes. */
 static sl_err_t ensure_scratch(sl_learner_t *l, const sl_input_t *x) {
@@ -231,7 +245,7 @@ static sl_err_t ensure_scratch(sl_learner_t *l, const sl_input_t *x) {
         l->train_logits = tl;
         l->cap_rows = x->n;
     }
-    if (ensure_scaled(l, x) != SL_OK)
+    if (ensure_scaled(l, x) != SL_OK || ensure_row_norms(l, x) != SL_OK)
         return SL_ERR_NOMEM;
     sl_layer_view_t last;
     sl_model_layer(l->model, sl_model_n_layers(l->model) - 1, &last);
@@ -352,19 +366,26 @@ static size_t build_idx(sl_learner_t *l) {
     return n;
 }
 
-/* Squared L2 norm of row i of a CSR batch whose transform is
- * x' = x * mult - offset (offset all zero unless centred). */
-static double sparse_row_sq(const sl_learner_t *l, const sl_input_t *xin, size_t i,
-                            double offset_sq) {
+/* Squared L2 norm of row i of a CSR batch whose transform is x' = x * mult
+ * - offset (offset all zero unless centred): the offsets of every column,
+ * corrected at the row's columns, whose repeats are added up first. */
+static double sparse_row_sq(sl_learner_t *l, const sl_input_t *xin, size_t i, double offset_sq) {
     double sq = l->centred ? offset_sq : 0;
     for (size_t k = xin->row_ptr[i]; k < xin->row_ptr[i + 1]; k++) {
-        double v = xin->val[k];
-        if (l->centred) {
-            double o = l->offset[xin->col[k]];
-            sq += (v - o) * (v - o) - o * o;
-        } else {
-            sq += v * v;
+        uint32_t c = xin->col[k];
+        if (!l->row_mark[c]) {
+            l->row_mark[c] = 1;
+            l->row_acc[c] = 0.0f;
         }
+        l->row_acc[c] += xin->val[k];
+    }
+    for (size_t k = xin->row_ptr[i]; k < xin->row_ptr[i + 1]; k++) {
+        uint32_t c = xin->col[k];
+        if (!l->row_mark[c])
+            continue; /* a repeat, counted with its first entry */
+        l->row_mark[c] = 0;
+        double v = l->row_acc[c], o = l->centred ? l->offset[c] : 0;
+        sq += (v - o) * (v - o) - o * o;
     }
     return sq;
 }

@@ -38,6 +38,8 @@ struct sl_learner {
     float *saved;  /* the last layer before the target reparametrisation */
     size_t cap_saved;
     int centred; /* the last forward was a centred CSR batch */
+    float *row_acc; /* a CSR row's values per column, repeats added up (dim) */
+    uint8_t *row_mark;
 };
 
 /* A learner with the given (checked) configs and scaling, zero weights and

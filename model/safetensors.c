@@ -761,22 +761,23 @@ static sl_err_t read_scaler(const st_file_t *f, uint32_t dim, sl_scaler_state_t 
         (var && (err = scaler_tensor(f, var, names[2], dim, 1, errstr, errstr_size))) ||
         (mx && (err = scaler_tensor(f, mx, names[3], dim, 1, errstr, errstr_size))))
         return err;
+    double weight, count, target[4] = {0, 0, 0, 0};
+    if ((err = meta_number(f, "streamlearn.scale_weight", &weight, errstr, errstr_size)) ||
+        (err = meta_number(f, "streamlearn.scale_count", &count, errstr, errstr_size)))
+        return err;
+    if (!var && !mx && weight > 0) {
+        sl_errstr_set(errstr, errstr_size,
+                      "scaler: statistics of weight %g but neither scaler.var nor scaler.maxabs",
+                      weight);
+        return SL_ERR_DECODE;
+    }
+    /* Without statistics (weight 0) the mode asked for is in force, empty. */
     sl_scale_mode_t in_force = var ? SL_SCALE_STANDARD : mx ? SL_SCALE_MAXABS : mode;
     if ((var && mx) || (mode != SL_SCALE_AUTO && in_force != mode)) {
         sl_errstr_set(errstr, errstr_size,
                       "scaler tensors do not fit \"streamlearn.scale\" %s (standard has "
                       "scaler.var, maxabs scaler.maxabs)",
                       req);
-        return SL_ERR_DECODE;
-    }
-    double weight, count, target[4] = {0, 0, 0, 0};
-    if ((err = meta_number(f, "streamlearn.scale_weight", &weight, errstr, errstr_size)) ||
-        (err = meta_number(f, "streamlearn.scale_count", &count, errstr, errstr_size)))
-        return err;
-    if (in_force == SL_SCALE_AUTO && weight > 0) {
-        sl_errstr_set(errstr, errstr_size,
-                      "scaler: statistics of weight %g but neither scaler.var nor scaler.maxabs",
-                      weight);
         return SL_ERR_DECODE;
     }
     const char *t = meta_str(f, "streamlearn.target");
@@ -789,20 +790,21 @@ static sl_err_t read_scaler(const st_file_t *f, uint32_t dim, sl_scaler_state_t 
     size_t bytes = in_force == SL_SCALE_STANDARD ? 2 * (size_t)dim * sizeof(double)
                    : in_force == SL_SCALE_MAXABS ? (size_t)dim * sizeof(float)
                                                  : 1;
-    if (!(*mem = malloc(bytes))) {
+    if (!(*mem = calloc(1, bytes))) {
         sl_errstr_set(errstr, errstr_size, "out of memory for the scaler");
         return SL_ERR_NOMEM;
     }
     if (in_force == SL_SCALE_STANDARD) {
         double *mean = *mem, *m2 = mean + dim;
-        for (uint32_t j = 0; j < dim; j++) {
+        for (uint32_t j = 0; var && j < dim; j++) {
             mean[j] = le_f32(f->data + shift->begin + 4 * (size_t)j);
             m2[j] = (double)le_f32(f->data + var->begin + 4 * (size_t)j) * weight;
         }
         st->mean = mean;
         st->m2 = m2;
     } else if (in_force == SL_SCALE_MAXABS) {
-        copy_tensor(f, mx, *mem);
+        if (mx)
+            copy_tensor(f, mx, *mem);
         st->maxabs = *mem;
     }
     st->requested = mode;

@@ -16,10 +16,10 @@ struct sl_scaler {
     float *shift, *mult; /* the transform in force */
 
     /* Scratch for one update. */
-    double *bsum, *bsq; /* per-column batch sums (STANDARD) */
-    float *acc;         /* a CSR row's value per column, repeats added up */
-    uint8_t *mark;      /* column present in acc */
-    uint32_t *cols;     /* the row's distinct columns */
+    double *bsum, *bsq, *bw; /* per-column batch sums (STANDARD); bw: weight of present entries */
+    float *acc;              /* a CSR row's value per column, repeats added up */
+    uint8_t *mark;           /* column present in acc */
+    uint32_t *cols;          /* the row's distinct columns */
     size_t cap_cols;
 
     double y_weight, y_mean, y_m2;
@@ -53,6 +53,8 @@ static sl_err_t alloc_for(sl_scaler_t *s, sl_scale_mode_t mode) {
         if (!s->bsum && !(s->bsum = malloc(d * sizeof(double))))
             return SL_ERR_NOMEM;
         if (!s->bsq && !(s->bsq = malloc(d * sizeof(double))))
+            return SL_ERR_NOMEM;
+        if (!s->bw && !(s->bw = malloc(d * sizeof(double))))
             return SL_ERR_NOMEM;
     } else if (mode == SL_SCALE_MAXABS) {
         if (!s->maxabs && !(s->maxabs = calloc(d, sizeof(float))))
@@ -105,6 +107,7 @@ void sl_scaler_destroy(sl_scaler_t *s) {
     free(s->mult);
     free(s->bsum);
     free(s->bsq);
+    free(s->bw);
     free(s->acc);
     free(s->mark);
     free(s->cols);
@@ -309,40 +312,54 @@ static size_t gather_row(sl_scaler_t *s, const sl_input_t *x, size_t i) {
     return nc;
 }
 
-/* Absent columns are zeros: they add weight but nothing to the sums, so the
- * batch's sums of squares come from sum(w x^2) - wb mean^2 over the columns. */
-static void update_sparse(sl_scaler_t *s, const sl_input_t *x, const float *w,
-                          const uint8_t *labelled, double wb) {
-    int standard = s->mode == SL_SCALE_STANDARD;
-    uint32_t d = s->dim;
-    if (standard) {
-        memset(s->bsum, 0, d * sizeof(double));
-        memset(s->bsq, 0, d * sizeof(double));
-    }
+/* MAXABS over CSR rows: the touched columns' maxima and transform. */
+static void update_sparse_maxabs(sl_scaler_t *s, const sl_input_t *x, const uint8_t *labelled) {
     for (size_t i = 0; i < x->n; i++) {
         if (!labelled[i])
             continue;
         size_t nc = gather_row(s, x, i);
         for (size_t t = 0; t < nc; t++) {
             uint32_t c = s->cols[t];
-            double v = s->acc[c];
+            float a = fabsf(s->acc[c]);
             s->mark[c] = 0;
-            if (standard) {
-                s->bsum[c] += w[i] * v;
-                s->bsq[c] += w[i] * v * v;
-            } else if (fabs(v) > s->maxabs[c]) {
-                s->maxabs[c] = (float)fabs(v);
+            if (a > s->maxabs[c]) {
+                s->maxabs[c] = a;
                 refresh_maxabs(s, c);
             }
         }
     }
-    if (!standard)
-        return;
-    for (uint32_t j = 0; j < d; j++) {
-        double mb = s->bsum[j] / wb, sq = s->bsq[j] - wb * mb * mb;
-        s->bsum[j] = mb;
-        s->bsq[j] = sq > 0 ? sq : 0;
+}
+
+/* STANDARD over CSR rows, two passes like the dense one: absent columns are
+ * zeros, which add weight (wb - bw[j]) at value 0 to every column. */
+static void update_sparse_standard(sl_scaler_t *s, const sl_input_t *x, const float *w,
+                                   const uint8_t *labelled, double wb) {
+    uint32_t d = s->dim;
+    memset(s->bsum, 0, d * sizeof(double));
+    memset(s->bsq, 0, d * sizeof(double));
+    memset(s->bw, 0, d * sizeof(double));
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t i = 0; i < x->n; i++) {
+            if (!labelled[i])
+                continue;
+            size_t nc = gather_row(s, x, i);
+            for (size_t t = 0; t < nc; t++) {
+                uint32_t c = s->cols[t];
+                double v = s->acc[c];
+                s->mark[c] = 0;
+                if (pass == 0) {
+                    s->bsum[c] += w[i] * v;
+                    s->bw[c] += w[i];
+                } else {
+                    s->bsq[c] += w[i] * (v - s->bsum[c]) * (v - s->bsum[c]);
+                }
+            }
+        }
+        for (uint32_t j = 0; pass == 0 && j < d; j++)
+            s->bsum[j] /= wb;
     }
+    for (uint32_t j = 0; j < d; j++)
+        s->bsq[j] += (wb - s->bw[j]) * s->bsum[j] * s->bsum[j];
     merge_standard(s, wb);
 }
 
@@ -363,12 +380,13 @@ void sl_scaler_update(sl_scaler_t *s, const sl_input_t *x, const float *w,
     if (s->mode == SL_SCALE_AUTO)
         s->mode = x->dense ? SL_SCALE_STANDARD : SL_SCALE_MAXABS;
     s->count += nb;
+    if (!x->dense && s->mode == SL_SCALE_MAXABS) {
+        update_sparse_maxabs(s, x, labelled);
+        s->weight += wb;
+        return; /* touched columns were refreshed as they changed */
+    }
     if (!x->dense) {
-        update_sparse(s, x, w, labelled, wb);
-        if (s->mode == SL_SCALE_MAXABS) {
-            s->weight += wb;
-            return; /* touched columns were refreshed as they changed */
-        }
+        update_sparse_standard(s, x, w, labelled, wb);
     } else if (s->mode == SL_SCALE_STANDARD) {
         update_dense_standard(s, x, w, labelled, wb);
     } else {

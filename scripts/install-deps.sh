@@ -11,7 +11,8 @@ runtime=(librdkafka1 libmsgpackc2 libopenblas0-pthread libhiredis0.14 libinih1 l
 build=(build-essential cmake pkg-config librdkafka-dev libmsgpack-dev libopenblas-dev
        libhiredis-dev libcmocka-dev libinih-dev libcjson-dev libxxhash-dev
        libmicrohttpd-dev redis-server kcat clang-14 libclang-rt-14-dev clang-format python3
-       python3-msgpack python3-numpy python3-yaml yamllint python3-redis python3-torch)
+       python3-msgpack python3-numpy python3-yaml yamllint python3-redis python3-torch
+       python3-sklearn)
 
 want=("${build[@]}")
 [ "${1:-}" = "--runtime" ] && want=("${runtime[@]}")

@@ -366,6 +366,206 @@ static void test_clone_and_copy(void **state) {
     sl_learner_destroy(a);
 }
 
+static void set_scale(sl_learner_t *l, sl_scale_mode_t mode) {
+    char err[256];
+    if (sl_learner_set_scale(l, mode, err, sizeof err) != SL_OK)
+        fail_msg("sl_learner_set_scale: %s", err);
+}
+
+/* Dense rows and their CSR twins train alike with scaling on: a centring
+ * (standard) transform stays sparse through layer 0's bias and a dense
+ * correction of W0's gradient; maxabs only multiplies. */
+static void run_twins_scaled(sl_head_t head, uint32_t hidden, sl_optim_config_t oc,
+                             sl_scale_mode_t mode) {
+    sl_learner_t *ld = make(head, 10, hidden, oc), *ls = make(head, 10, hidden, oc);
+    set_scale(ld, mode);
+    set_scale(ls, mode);
+    size_t np = sl_model_n_params(sl_learner_model(ld));
+    for (int b = 0; b < 8; b++) {
+        twin_t tw;
+        make_twin(&tw, b, head);
+        if (head == SL_HEAD_LINEAR)
+            for (int i = 0; i < 4; i++)
+                tw.y[i] = 100 + 20 * tw.y[i] + (float)i;
+        sl_input_t xd = {.n = 4, .dim = 10, .dense = tw.dense};
+        sl_input_t xs = {.n = 4, .dim = 10, .row_ptr = tw.row_ptr, .col = tw.col, .val = tw.val};
+        sl_targets_t t = {tw.y, tw.w, tw.lab};
+        float od[12], os[12];
+        assert_int_equal(sl_learner_batch(ld, &xd, &t, od, NULL), SL_OK);
+        assert_int_equal(sl_learner_batch(ls, &xs, &t, os, NULL), SL_OK);
+        for (int i = 0; i < 4 * (int)sl_model_out_dim(sl_learner_model(ld)); i++)
+            if (!(fabsf(od[i] - os[i]) <= 1e-4f * (1 + fabsf(od[i]))))
+                fail_msg("batch %d output %d: dense %.9g, sparse %.9g", b, i, od[i], os[i]);
+    }
+    const float *pd = sl_model_params(sl_learner_model(ld));
+    const float *ps = sl_model_params(sl_learner_model(ls));
+    for (size_t i = 0; i < np; i++)
+        if (!(fabsf(pd[i] - ps[i]) <= 1e-4f * (1 + fabsf(pd[i]))))
+            fail_msg("param %zu: dense %.9g, sparse %.9g", i, pd[i], ps[i]);
+    sl_learner_destroy(ld);
+    sl_learner_destroy(ls);
+}
+
+static void test_scaled_sparse_trains_like_dense(void **state) {
+    (void)state;
+    sl_optim_config_t au = sl_optim_config_default(SL_OPTIM_AUTO);
+    run_twins_scaled(SL_HEAD_LOGISTIC, 0, au, SL_SCALE_STANDARD);
+    run_twins_scaled(SL_HEAD_SOFTMAX, 4, au, SL_SCALE_STANDARD);
+    run_twins_scaled(SL_HEAD_LINEAR, 0, au, SL_SCALE_STANDARD);
+    run_twins_scaled(SL_HEAD_SOFTMAX, 0, au, SL_SCALE_MAXABS);
+    run_twins_scaled(SL_HEAD_LINEAR, 3, sl_optim_config_default(SL_OPTIM_ADAM), SL_SCALE_MAXABS);
+    run_twins_scaled(SL_HEAD_LOGISTIC, 0, sl_optim_config_default(SL_OPTIM_FTRL),
+                     SL_SCALE_STANDARD);
+    run_twins_scaled(SL_HEAD_LINEAR, 0, sl_optim_config_default(SL_OPTIM_FTRL), SL_SCALE_MAXABS);
+    sl_optim_config_t sgd = sl_optim_config_default(SL_OPTIM_SGD);
+    run_twins_scaled(SL_HEAD_LINEAR, 0, sgd, SL_SCALE_STANDARD);
+}
+
+static float sigmoidf_(float z) {
+    return (float)(1.0 / (1.0 + exp(-(double)z)));
+}
+
+/* Test then train, scaled: the first labelled batch is predicted with the
+ * statistics of its own features; every later batch with the transform of
+ * the batches before it (what sl_learner_input_transform says before the
+ * call). Weights held still (SGD, lr 0) so only the scaling moves. */
+static void test_scaled_predictions_use_pre_batch_statistics(void **state) {
+    (void)state;
+    sl_optim_config_t oc = sl_optim_config_default(SL_OPTIM_SGD);
+    oc.lr = 0;
+    sl_learner_t *l = make(SL_HEAD_LOGISTIC, 2, 0, oc);
+    float p0[] = {0.5f, -1.5f, 0.25f};
+    set_params(l, p0, 3);
+    set_scale(l, SL_SCALE_STANDARD);
+    const float *shift, *mult;
+    assert_int_equal(sl_learner_input_transform(l, &shift, &mult), 1);
+    assert_true(shift[0] == 0 && mult[0] == 1); /* identity before any statistics */
+    float x1[] = {1, 100, 3, 300, 5, 200}, y[] = {1, 0, 1}, w[] = {1, 1, 1}, out[3];
+    uint8_t lab[] = {1, 1, 0};
+    sl_input_t in = {.n = 3, .dim = 2, .dense = x1};
+    sl_targets_t t = {y, w, lab};
+    assert_int_equal(sl_learner_batch(l, &in, &t, out, NULL), SL_OK);
+    /* Seeded by the labelled rows of batch 1: means 2 and 200, sd 1 and 100. */
+    float m0 = 1.0f, m1 = 0.01f;
+    for (int i = 0; i < 3; i++) {
+        float a = (x1[2 * i] - 2.0f) * m0, b = (x1[2 * i + 1] - 200.0f) * m1;
+        assert_true(fabsf(out[i] - sigmoidf_(0.5f * a - 1.5f * b + 0.25f)) < 1e-6f);
+    }
+    sl_learner_input_transform(l, &shift, &mult);
+    assert_true(shift[0] == 2.0f && shift[1] == 200.0f);
+    assert_true(mult[0] == 1.0f && fabsf(mult[1] - 0.01f) < 1e-9f);
+    float s0 = shift[0], s1 = shift[1], u0 = mult[0], u1 = mult[1];
+    float x2[] = {10, 0, -4, 400, 7, 7};
+    uint8_t lab2[] = {1, 1, 1};
+    sl_input_t in2 = {.n = 3, .dim = 2, .dense = x2};
+    sl_targets_t t2 = {y, w, lab2};
+    assert_int_equal(sl_learner_batch(l, &in2, &t2, out, NULL), SL_OK);
+    for (int i = 0; i < 3; i++) {
+        float a = (x2[2 * i] - s0) * u0, b = (x2[2 * i + 1] - s1) * u1;
+        assert_true(fabsf(out[i] - sigmoidf_(0.5f * a - 1.5f * b + 0.25f)) < 1e-6f);
+    }
+    sl_learner_input_transform(l, &shift, &mult);
+    assert_true(shift[0] != s0); /* batch 2 entered the statistics after its predictions */
+    /* Predict-only: the same outputs as a batch would give, nothing learnt. */
+    float pout[3], bout[3];
+    sl_learner_counters_t before = sl_learner_counters(l), after;
+    assert_int_equal(sl_learner_predict(l, &in2, pout), SL_OK);
+    after = sl_learner_counters(l);
+    assert_memory_equal(&before, &after, sizeof before);
+    uint8_t none[] = {0, 0, 0};
+    sl_targets_t tn = {y, w, none};
+    assert_int_equal(sl_learner_batch(l, &in2, &tn, bout, NULL), SL_OK);
+    assert_memory_equal(pout, bout, sizeof pout);
+    /* The scaling is part of the model once it has trained. */
+    char err[256];
+    assert_int_equal(sl_learner_set_scale(l, SL_SCALE_OFF, err, sizeof err), SL_ERR_STATE);
+    sl_learner_destroy(l);
+}
+
+/* Standard scaling makes training invariant to each feature's unit and
+ * origin, and a linear head's target-unit training to the target's: x ->
+ * a x + b per feature (a > 0), y -> 1000 y + 5000 give the same model, with
+ * predictions 1000 p + 5000. */
+static void affine_run(sl_head_t head, uint32_t hidden, sl_optim_config_t oc) {
+    sl_learner_t *a = make(head, 3, hidden, oc), *b = make(head, 3, hidden, oc);
+    set_scale(a, SL_SCALE_STANDARD);
+    set_scale(b, SL_SCALE_STANDARD);
+    const float fa[3] = {1000, 0.001f, 3}, fb[3] = {50000, -7, 2};
+    int lin = head == SL_HEAD_LINEAR;
+    uint32_t k = head == SL_HEAD_SOFTMAX ? 3 : 1;
+    for (int bt = 0; bt < 12; bt++) {
+        float x[8 * 3], xb[8 * 3], y[8], yb[8], w[8], oa[8 * 3], ob[8 * 3];
+        uint8_t lab[8];
+        for (int i = 0; i < 8; i++) {
+            for (int j = 0; j < 3; j++) {
+                x[i * 3 + j] = sinf((float)(bt * 8 + i) * (1.3f + (float)j));
+                xb[i * 3 + j] = x[i * 3 + j] * fa[j] + fb[j];
+            }
+            float z = x[i * 3] - 2 * x[i * 3 + 1] + 0.5f * x[i * 3 + 2];
+            y[i] = lin ? 3 * z + 1 : head == SL_HEAD_LOGISTIC ? (float)(z > 0) : (float)(i % 3);
+            yb[i] = lin ? 1000 * y[i] + 5000 : y[i];
+            w[i] = 1 + (float)(i % 2);
+            lab[i] = (i + bt) % 5 != 0;
+        }
+        sl_input_t ia = {.n = 8, .dim = 3, .dense = x}, ib = {.n = 8, .dim = 3, .dense = xb};
+        sl_targets_t ta = {y, w, lab}, tb = {yb, w, lab};
+        assert_int_equal(sl_learner_batch(a, &ia, &ta, oa, NULL), SL_OK);
+        assert_int_equal(sl_learner_batch(b, &ib, &tb, ob, NULL), SL_OK);
+        for (uint32_t i = 0; i < 8 * k; i++) {
+            /* batch 0 is predicted before any target is known: the same model */
+            float want = lin && bt > 0 ? 1000 * oa[i] + 5000 : oa[i];
+            if (!(fabsf(ob[i] - want) <= 2e-3f * (lin && bt > 0 ? 1000 + fabsf(want) : 1)))
+                fail_msg("head %d batch %d output %u: %.9g, want %.9g", head, bt, i, ob[i], want);
+        }
+    }
+    sl_learner_destroy(a);
+    sl_learner_destroy(b);
+}
+
+static void test_standard_scaling_is_affine_invariant(void **state) {
+    (void)state;
+    sl_optim_config_t au = sl_optim_config_default(SL_OPTIM_AUTO);
+    affine_run(SL_HEAD_LINEAR, 0, au);
+    affine_run(SL_HEAD_LINEAR, 4, au);
+    affine_run(SL_HEAD_LOGISTIC, 0, au);
+    affine_run(SL_HEAD_SOFTMAX, 4, au);
+    affine_run(SL_HEAD_LINEAR, 0, sl_optim_config_default(SL_OPTIM_ADAM));
+}
+
+/* A linear head with scaling starts from a model predicting around the mean
+ * of the first labelled batch's targets (its seeded weights read in target
+ * units), and a refused step leaves the weights exactly as they were. */
+static void test_target_units_start_and_refusal(void **state) {
+    (void)state;
+    sl_learner_t *l = make(SL_HEAD_LINEAR, 2, 0, sl_optim_config_default(SL_OPTIM_AUTO));
+    set_scale(l, SL_SCALE_AUTO);
+    float x[] = {1, 2, 3, 4, 5, 7, 2, 2}, y[] = {1000, 1010, 990, 1004}, w[] = {1, 1, 1, 1};
+    float out[4];
+    uint8_t lab[] = {1, 1, 1, 1};
+    sl_input_t in = {.n = 4, .dim = 2, .dense = x};
+    sl_targets_t t = {y, w, lab};
+    assert_int_equal(sl_learner_batch(l, &in, &t, out, NULL), SL_OK);
+    for (int i = 0; i < 4; i++) /* predicted before any target was known */
+        assert_true(fabsf(out[i]) < 10);
+    assert_int_equal(sl_learner_batch(l, &in, &t, out, NULL), SL_OK);
+    for (int i = 0; i < 4; i++)
+        assert_true(fabsf(out[i] - 1001) < 40);
+    /* A step that would overflow: refused, weights and state untouched. */
+    sl_model_t *m = sl_learner_model(l);
+    size_t np = sl_model_n_params(m);
+    float saved[3], y2[] = {3e38f, -3e38f, 3e38f, -3e38f};
+    memcpy(saved, sl_model_params(m), sizeof saved);
+    assert_int_equal(np, 3);
+    sl_targets_t t2 = {y2, w, lab};
+    sl_batch_result_t r;
+    assert_int_equal(sl_learner_batch(l, &in, &t2, out, &r), SL_OK);
+    if (r.refused)
+        assert_memory_equal(sl_model_params(m), saved, sizeof saved);
+    for (size_t i = 0; i < np; i++)
+        assert_true(isfinite(sl_model_params(m)[i]));
+    sl_learner_destroy(l);
+}
+
 int main(void) {
     sl_linalg_set_threads(1);
     const struct CMUnitTest tests[] = {
@@ -378,6 +578,10 @@ int main(void) {
         cmocka_unit_test(test_ftrl_needs_no_hidden_layers),
         cmocka_unit_test(test_sparse_batches_train_like_dense),
         cmocka_unit_test(test_ftrl_sparse_touches_only_used_columns),
+        cmocka_unit_test(test_scaled_sparse_trains_like_dense),
+        cmocka_unit_test(test_scaled_predictions_use_pre_batch_statistics),
+        cmocka_unit_test(test_standard_scaling_is_affine_invariant),
+        cmocka_unit_test(test_target_units_start_and_refusal),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

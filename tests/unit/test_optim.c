@@ -113,6 +113,20 @@ static void ref_rmsprop(const sl_optim_config_t *c, int t, const double *g, doub
     }
 }
 
+/* The auto rule with layer scale `scale` (1 when no groups are set). */
+static double g_auto_scale = 1;
+
+static void ref_auto(const sl_optim_config_t *c, int t, const double *g, double *p, double *sum,
+                     double *m) {
+    for (int i = 0; i < N; i++) {
+        double gi = g[i] + c->weight_decay * p[i];
+        sum[i] += gi * gi;
+        m[i] = c->momentum * m[i] + (1 - c->momentum) * gi;
+        double step = c->lr * g_auto_scale / (1 - pow(c->momentum, t));
+        p[i] -= step * m[i] / (sqrt(sum[i]) + c->eps);
+    }
+}
+
 static sl_optim_config_t cfg_of(sl_optim_kind_t kind) {
     return sl_optim_config_default(kind);
 }
@@ -195,6 +209,61 @@ static void test_rmsprop(void **state) {
     c.alpha = 0.9;
     c.weight_decay = 0.1;
     check_rule(c, ref_rmsprop);
+}
+
+static void test_auto(void **state) {
+    (void)state;
+    g_auto_scale = 1;
+    check_rule(cfg_of(SL_OPTIM_AUTO), ref_auto);
+    sl_optim_config_t c = cfg_of(SL_OPTIM_AUTO);
+    c.momentum = 0; /* plain Adagrad */
+    c.lr = 0.3;
+    check_rule(c, ref_auto);
+    check_rule(cfg_of(SL_OPTIM_ADAGRAD), ref_adagrad);
+    c = cfg_of(SL_OPTIM_AUTO);
+    c.momentum = 0.9;
+    c.weight_decay = 0.1;
+    check_rule(c, ref_auto);
+}
+
+/* Layer scales: each group steps with lr * its scale; bad groups refused. */
+static void test_auto_layer_scales(void **state) {
+    (void)state;
+    char err[256];
+    sl_optim_config_t c = cfg_of(SL_OPTIM_AUTO);
+    sl_optim_t *a = sl_optim_new(&c, N, err, sizeof err), *b = sl_optim_new(&c, N, err, sizeof err);
+    size_t ends[2] = {1, N};
+    float scales[2] = {0.25f, 3.0f};
+    assert_int_equal(sl_optim_set_layer_scales(a, 2, ends, scales), SL_OK);
+    float pa[N], pb[N], g[N];
+    for (int i = 0; i < N; i++)
+        pa[i] = pb[i] = (float)P0[i];
+    int refused;
+    for (int t = 0; t < STEPS; t++) {
+        /* Without weight decay a step depends on the gradients only. */
+        float da[N], db[N];
+        memcpy(da, pa, sizeof da);
+        memcpy(db, pb, sizeof db);
+        for (int i = 0; i < N; i++)
+            g[i] = (float)GRADS[t][i];
+        sl_optim_step(a, pa, g, NULL, 0, &refused);
+        for (int i = 0; i < N; i++)
+            g[i] = (float)GRADS[t][i];
+        sl_optim_step(b, pb, g, NULL, 0, &refused);
+        for (int i = 0; i < N; i++) {
+            double want = ((double)pb[i] - db[i]) * (i < 1 ? 0.25 : 3.0);
+            assert_true(fabs(((double)pa[i] - da[i]) - want) < 1e-5);
+        }
+    }
+    size_t bad_ends[2] = {2, 2};
+    assert_int_equal(sl_optim_set_layer_scales(a, 2, bad_ends, scales), SL_ERR_INVAL);
+    size_t short_ends[1] = {N - 1};
+    assert_int_equal(sl_optim_set_layer_scales(a, 1, short_ends, scales), SL_ERR_INVAL);
+    float neg[2] = {-1, 1};
+    assert_int_equal(sl_optim_set_layer_scales(a, 2, ends, neg), SL_ERR_INVAL);
+    assert_int_equal(sl_optim_set_layer_scales(a, 0, ends, scales), SL_ERR_INVAL);
+    sl_optim_destroy(a);
+    sl_optim_destroy(b);
 }
 
 static void test_clipping(void **state) {
@@ -383,6 +452,12 @@ static void test_config_resolve(void **state) {
     c = cfg_of(SL_OPTIM_SGD);
     assert_int_equal(sl_optim_config_resolve(&c, err, sizeof(err)), SL_OK);
     assert_true(c.lr == 0.01 && c.momentum == 0 && c.weight_decay == 0);
+    c = cfg_of(SL_OPTIM_AUTO);
+    assert_int_equal(sl_optim_config_resolve(&c, err, sizeof(err)), SL_OK);
+    assert_true(c.lr == 2 && c.momentum == 0.5 && c.eps == 1e-10 && c.weight_decay == 0);
+    c.momentum = 1;
+    assert_int_equal(sl_optim_config_resolve(&c, err, sizeof(err)), SL_ERR_INVAL);
+    assert_non_null(strstr(err, "--momentum: must be in [0, 1)"));
 
     c = cfg_of(SL_OPTIM_ADAM);
     c.beta1 = 1.0;
@@ -411,7 +486,7 @@ static void test_config_resolve(void **state) {
 
 static void test_kind_names(void **state) {
     (void)state;
-    for (int k = 0; k <= SL_OPTIM_FTRL; k++) {
+    for (int k = 0; k <= SL_OPTIM_AUTO; k++) {
         sl_optim_kind_t back;
         assert_int_equal(sl_optim_kind_parse(sl_optim_kind_name((sl_optim_kind_t)k), &back), SL_OK);
         assert_int_equal(back, k);
@@ -430,6 +505,8 @@ int main(void) {
         cmocka_unit_test(test_adamw_decouples_decay),
         cmocka_unit_test(test_adagrad),
         cmocka_unit_test(test_rmsprop),
+        cmocka_unit_test(test_auto),
+        cmocka_unit_test(test_auto_layer_scales),
         cmocka_unit_test(test_clipping),
         cmocka_unit_test(test_ftrl),
         cmocka_unit_test(test_ftrl_l1_gives_exact_zeros),

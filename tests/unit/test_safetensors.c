@@ -15,6 +15,7 @@
 
 #include "common/buf.h"
 #include "common/fileio.h"
+#include "model/learner.h"
 #include "model/model.h"
 #include "model/safetensors.h"
 
@@ -526,6 +527,211 @@ static void test_fileio_reads_files_without_size(void **state) {
     assert_null(data);
 }
 
+/* A small learner (dim 3, hidden 5, softmax 2, or linear) with scaling,
+ * trained on features of very different scales. */
+static sl_learner_t *scaled_learner(sl_head_t head, sl_scale_mode_t mode, int batches) {
+    sl_model_config_t cfg = {.head = head,
+                             .dim = 3,
+                             .classes = 2,
+                             .n_hidden = 1,
+                             .hidden = {5},
+                             .activation = SL_ACT_TANH};
+    sl_optim_config_t oc = sl_optim_config_default(SL_OPTIM_AUTO);
+    char err[256];
+    sl_learner_t *l = sl_learner_new(&cfg, &oc, 3, 0, err, sizeof err);
+    assert_non_null(l);
+    assert_int_equal(sl_learner_set_scale(l, mode, err, sizeof err), SL_OK);
+    for (int b = 0; b < batches; b++) {
+        float x[6 * 3], y[6], w[6] = {1, 1, 2, 1, 1, 1}, out[12];
+        uint8_t lab[6] = {1, 1, 1, 1, 0, 1};
+        for (int i = 0; i < 6; i++) {
+            x[i * 3] = 1000 + 300 * sinf((float)(b * 6 + i));
+            x[i * 3 + 1] = 0.01f * cosf((float)(b * 6 + i) * 1.7f);
+            x[i * 3 + 2] = (float)((b + i) % 2);
+            y[i] = head == SL_HEAD_LINEAR ? 50 + x[i * 3] * 0.1f : (float)(x[i * 3] > 1000);
+        }
+        sl_input_t in = {.n = 6, .dim = 3, .dense = x};
+        sl_targets_t t = {y, w, lab};
+        assert_int_equal(sl_learner_batch(l, &in, &t, out, NULL), SL_OK);
+    }
+    return l;
+}
+
+static const float PROBE[4 * 3] = {1200, 0.005f, 1, 800, -0.01f, 0, 1000, 0, 1, 1500, 0.02f, 0};
+
+static void predict(sl_learner_t *l, float *out) {
+    sl_input_t in = {.n = 4, .dim = 3, .dense = PROBE};
+    assert_int_equal(sl_learner_predict(l, &in, out), SL_OK);
+}
+
+static int header_has(const sl_buf_t *b, const char *text) {
+    uint64_t hlen = 0;
+    for (int i = 7; i >= 0; i--)
+        hlen = hlen << 8 | b->data[i];
+    char *h = strndup((const char *)b->data + 8, hlen);
+    int found = strstr(h, text) != NULL;
+    free(h);
+    return found;
+}
+
+/* The scaler travels as scaler.* tensors with its metadata; a fresh learner
+ * that imports the file predicts what the original does (the transform to
+ * float rounding) and keeps training. */
+static void test_scaler_tensors_round_trip(void **state) {
+    (void)state;
+    sl_scale_mode_t modes[] = {SL_SCALE_STANDARD, SL_SCALE_MAXABS, SL_SCALE_AUTO};
+    const char *stat[] = {"scaler.var", "scaler.maxabs", "scaler.var"};
+    for (int k = 0; k < 3; k++) {
+        sl_head_t head = k == 0 ? SL_HEAD_LINEAR : SL_HEAD_SOFTMAX;
+        sl_learner_t *a = scaled_learner(head, modes[k], 5);
+        sl_buf_t out = {0};
+        assert_int_equal(sl_safetensors_export_learner(a, 0, &out), SL_OK);
+        assert_true(header_has(&out, "\"scaler.shift\":{\"dtype\":\"F32\",\"shape\":[3]"));
+        assert_true(header_has(&out, "\"scaler.mult\":{\"dtype\":\"F32\",\"shape\":[3]"));
+        assert_true(header_has(&out, stat[k]));
+        assert_true(header_has(&out, "\"streamlearn.scale\":\""));
+        sl_learner_t *b = scaled_learner(head, SL_SCALE_OFF, 0);
+        char err[256];
+        int has = 0;
+        assert_int_equal(sl_safetensors_import_learner(b, out.data, out.len, &has, err, sizeof err),
+                         SL_OK);
+        assert_int_equal(has, 1);
+        const sl_scaler_t *sa = sl_learner_scaler_const(a), *sb = sl_learner_scaler_const(b);
+        assert_int_equal(sl_scaler_requested(sb), modes[k]);
+        assert_int_equal(sl_scaler_mode(sb), sl_scaler_mode(sa));
+        assert_true(sl_scaler_weight(sb) == sl_scaler_weight(sa));
+        for (int j = 0; j < 3; j++) {
+            assert_true(sl_scaler_shift(sb)[j] == sl_scaler_shift(sa)[j]);
+            assert_true(fabsf(sl_scaler_mult(sb)[j] - sl_scaler_mult(sa)[j]) <=
+                        3e-7f * fabsf(sl_scaler_mult(sa)[j]));
+        }
+        if (head == SL_HEAD_LINEAR) {
+            double wa, ma, da, wb, mb, db;
+            sl_scaler_target(sa, &wa, &ma, &da);
+            sl_scaler_target(sb, &wb, &mb, &db);
+            assert_true(wa == wb && ma == mb && da == db); /* exact decimal doubles */
+        }
+        float pa[8], pb[8];
+        predict(a, pa);
+        predict(b, pb);
+        for (int i = 0; i < 4 * (head == SL_HEAD_SOFTMAX ? 2 : 1); i++)
+            assert_true(fabsf(pa[i] - pb[i]) <= 1e-5f * (1 + fabsf(pa[i])));
+        sl_buf_free(&out);
+        sl_learner_destroy(a);
+        sl_learner_destroy(b);
+    }
+}
+
+/* Folded: a plain nn.Sequential on raw features that predicts what the
+ * scaled learner predicts (to float rounding); no scaler tensors. */
+static void test_fold_gives_a_plain_sequential(void **state) {
+    (void)state;
+    for (int k = 0; k < 2; k++) {
+        sl_learner_t *a =
+            scaled_learner(k ? SL_HEAD_SOFTMAX : SL_HEAD_LINEAR, SL_SCALE_STANDARD, 5);
+        sl_buf_t out = {0};
+        assert_int_equal(sl_safetensors_export_learner(a, 1, &out), SL_OK);
+        assert_false(header_has(&out, "scaler."));
+        assert_true(header_has(&out, "\"streamlearn.scale\":\"folded\""));
+        sl_model_t *m = sl_model_new(sl_model_config(sl_learner_model(a)), NULL, 0);
+        char err[256];
+        assert_int_equal(sl_safetensors_import(m, out.data, out.len, err, sizeof err), SL_OK);
+        sl_input_t in = {.n = 4, .dim = 3, .dense = PROBE};
+        const float *logits;
+        assert_int_equal(sl_model_forward(m, &in, &logits, err, sizeof err), SL_OK);
+        float raw[8], pa[8];
+        sl_model_outputs(m, logits, 4, raw);
+        predict(a, pa);
+        for (int i = 0; i < 4 * (k ? 2 : 1); i++)
+            if (!(fabsf(raw[i] - pa[i]) <= 1e-4f * (1 + fabsf(pa[i]))))
+                fail_msg("folded output %d: %.9g, served %.9g", i, raw[i], pa[i]);
+        sl_model_config_t got = {.head = SL_HEAD_LOGISTIC, .activation = SL_ACT_RELU};
+        assert_int_equal(sl_safetensors_infer_config(out.data, out.len, &got, err, sizeof err),
+                         SL_OK);
+        assert_int_equal(got.dim, 3);
+        sl_model_destroy(m);
+        sl_buf_free(&out);
+        sl_learner_destroy(a);
+    }
+}
+
+#define S_SHIFT "\"scaler.shift\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[128,140]}"
+#define S_MULT "\"scaler.mult\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[140,152]}"
+#define S_VAR "\"scaler.var\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[152,164]}"
+#define S_META                                                                                     \
+    "\"__metadata__\":{\"streamlearn.scale\":\"standard\",\"streamlearn.scale_weight\":\"10\","    \
+    "\"streamlearn.scale_count\":\"10\"}"
+#define SCALED "{" S_META "," T_W0 "," T_B0 "," T_W2 "," T_B2 "," S_SHIFT "," S_MULT "," S_VAR "}"
+
+/* Imports a hand-made file into a fresh small learner; checks the code, the
+ * message, and that nothing changed on failure. */
+static void expect_learner_failure(uint8_t *buf, size_t len, sl_err_t code, const char *want) {
+    sl_learner_t *l = scaled_learner(SL_HEAD_SOFTMAX, SL_SCALE_OFF, 0);
+    float *before = snapshot(sl_learner_model(l));
+    char err[512] = "";
+    int has = 7;
+    assert_int_equal(sl_safetensors_import_learner(l, buf, len, &has, err, sizeof err), code);
+    if (!strstr(err, want))
+        fail_msg("message \"%s\" does not contain \"%s\"", err, want);
+    assert_int_equal(has, 0);
+    assert_untouched(sl_learner_model(l), before);
+    assert_false(sl_scaler_on(sl_learner_scaler_const(l)));
+    free(before);
+    sl_learner_destroy(l);
+}
+
+static void test_scaler_tensors_checked(void **state) {
+    (void)state;
+    size_t len;
+    uint8_t *buf = make_file(SCALED, 164, &len);
+    sl_learner_t *l = scaled_learner(SL_HEAD_SOFTMAX, SL_SCALE_OFF, 0);
+    char err[512];
+    int has = 0;
+    assert_int_equal(sl_safetensors_import_learner(l, buf, len, &has, err, sizeof err), SL_OK);
+    assert_int_equal(has, 1);
+    /* mean = scaler.shift (0.25 + 32..34), variance = scaler.var (38.25 ..) */
+    assert_true(sl_scaler_shift(sl_learner_scaler_const(l))[0] == 32.25f);
+    assert_true(fabsf(sl_scaler_mult(sl_learner_scaler_const(l))[0] - 1 / sqrtf(38.25f)) < 1e-6f);
+    /* The scaler is part of a trained model: a second import is refused. */
+    float x[3] = {1, 2, 3}, y = 1, w = 1, out[2];
+    uint8_t lab = 1;
+    sl_input_t in = {.n = 1, .dim = 3, .dense = x};
+    sl_targets_t t = {&y, &w, &lab};
+    assert_int_equal(sl_learner_batch(l, &in, &t, out, NULL), SL_OK);
+    assert_int_equal(sl_safetensors_import_learner(l, buf, len, &has, err, sizeof err),
+                     SL_ERR_STATE);
+    sl_learner_destroy(l);
+    /* A plain model has no place for them. */
+    expect_failure(SCALED, 164, SL_ERR_MISMATCH, "scaler.shift");
+    free(buf);
+
+    buf = make_file(SCALED, 164, &len);
+    float neg = -1;
+    memcpy(buf + len - 4, &neg, 4);
+    expect_learner_failure(buf, len, SL_ERR_DECODE, "negative");
+    free(buf);
+    buf = make_file("{" T_W0 "," T_B0 "," T_W2 "," T_B2 "," S_SHIFT "," S_MULT "}", 152, &len);
+    expect_learner_failure(buf, len, SL_ERR_DECODE, "streamlearn.scale");
+    free(buf);
+    buf =
+        make_file("{" S_META "," T_W0 "," T_B0 "," T_W2 "," T_B2 "," S_SHIFT
+                  ",\"scaler.bogus\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[140,152]}}",
+                  152, &len);
+    expect_learner_failure(buf, len, SL_ERR_MISMATCH, "scaler.bogus");
+    free(buf);
+    buf =
+        make_file("{" S_META "," T_W0 "," T_B0 "," T_W2 "," T_B2
+                  ",\"scaler.shift\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[128,136]},"
+                  "\"scaler.mult\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[136,148]}}",
+                  148, &len);
+    expect_learner_failure(buf, len, SL_ERR_MISMATCH, "scaler.shift");
+    free(buf);
+    buf = make_file("{" S_META "," T_W0 "," T_B0 "," T_W2 "," T_B2 "," S_SHIFT "," S_MULT "}", 152,
+                    &len);
+    expect_learner_failure(buf, len, SL_ERR_DECODE, "scaler.var");
+    free(buf);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_handmade_valid_file_loads),
@@ -549,6 +755,9 @@ int main(void) {
         cmocka_unit_test(test_duplicate_name),
         cmocka_unit_test(test_non_finite_values),
         cmocka_unit_test(test_infer_config_from_own_export),
+        cmocka_unit_test(test_scaler_tensors_round_trip),
+        cmocka_unit_test(test_fold_gives_a_plain_sequential),
+        cmocka_unit_test(test_scaler_tensors_checked),
         cmocka_unit_test(test_infer_config_from_python_file),
         cmocka_unit_test(test_infer_config_rejects_broken_chain),
         cmocka_unit_test(test_file_roundtrip_through_disk),
