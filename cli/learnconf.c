@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "common/fileio.h"
+#include "common/log.h"
 #include "model/linalg.h"
 #include "model/safetensors.h"
 
@@ -117,6 +118,13 @@ sl_err_t sl_learnconf_load(const sl_opts_t *o, sl_learnconf_t *c, char *errstr,
             return err;
     if ((err = sl_opts_bool(o, "nesterov", &c->optim.nesterov, errstr, errstr_size)) != SL_OK)
         return err;
+    /* Before auto was the default, --lr alone set Adam's: say what it sets now. */
+    if (c->optim.kind == SL_OPTIM_AUTO && !isnan(c->optim.lr) &&
+        strcmp(sl_opts_origin(o, "optimizer"), "default") == 0)
+        sl_log(SL_LOG_WARN,
+               "--lr without --optimizer sets the auto optimizer's base step (default 2), not "
+               "Adam's learning rate; add --optimizer adam for that",
+               SL_STR("lr_from", sl_opts_origin(o, "lr")), SL_DBL("lr", c->optim.lr));
     if ((err = sl_optim_config_resolve(&c->optim, errstr, errstr_size)) != SL_OK)
         return err;
 

@@ -81,7 +81,7 @@ grep -q "foo.bar" "$WORK/bad.err" || fail "bad --kafka-opt: message does not nam
 
 # 4. The worker, with a secret property that must never be logged.
 "$BIN" run --brokers "$BS" --group kcat-test --input-topic in --output-topic out \
-    --dlq-topic dlq --dim 8 --batch-size 32 --lr 0.05 --stats-interval-ms 500 \
+    --dlq-topic dlq --dim 8 --batch-size 32 --stats-interval-ms 500 \
     --kafka-opt consumer.heartbeat.interval.ms=500 \
     --kafka-opt consumer.session.timeout.ms=6000 \
     --kafka-opt sasl.password=hunter2-very-secret \
