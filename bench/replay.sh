@@ -97,7 +97,5 @@ for r in "${results[@]}"; do
 done
 echo "${json%,}]" > bench/results/replay.json
 # What online scaling costs: dense32 with and without it, same run.
-off=$(rate_sl dense32) on=$(rate_sl dense32-scaled) def=$(rate_sl dense32-defaults)
-printf '\nonline scaling (dense32): %.0f samples/s off, %.0f with --scale standard (%.0f%%), %.0f with the defaults\n' \
-  "$off" "$on" "$(echo "scale=3; 100 * $on / $off" | bc)" "$def"
-echo "wrote bench/results/replay.json"
+awk -v off="$(rate_sl dense32)" -v on="$(rate_sl dense32-scaled)" -v def="$(rate_sl dense32-defaults)" \
+  'BEGIN { printf "\nonline scaling (dense32): %.0f samples/s off, %.0f with --scale standard (%.0f%%), %.0f with the defaults (%.0f%%)\n", off, on, 100 * on / off, def, 100 * def / off }'

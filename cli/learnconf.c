@@ -164,7 +164,8 @@ static sl_err_t init_scale(sl_learner_t *l, const sl_learnconf_t *c, int has_sca
         sl_errstr_set(errstr, errstr_size,
                       "--scale %s: the --init file carries a %s scaler; use --scale auto to keep "
                       "it, or off to fold it into layer 0",
-                      sl_scaler_mode_name(c->scale), sl_scaler_mode_name(file));
+                      sl_scaler_mode_name(c->scale),
+                      sl_scaler_mode_name(in_force == SL_SCALE_AUTO ? file : in_force));
         return SL_ERR_INVAL;
     }
     return SL_OK;

@@ -796,9 +796,14 @@ static sl_err_t read_scaler(const st_file_t *f, uint32_t dim, sl_scaler_state_t 
     }
     if (in_force == SL_SCALE_STANDARD) {
         double *mean = *mem, *m2 = mean + dim;
+        /* The mean is scaler.shift; the variance comes from scaler.mult (1 /
+         * mult^2) so that the transform recomputed from the statistics is the
+         * file's to the bit; scaler.var says which features are constant. */
         for (uint32_t j = 0; var && j < dim; j++) {
+            double mu = le_f32(f->data + mult->begin + 4 * (size_t)j);
             mean[j] = le_f32(f->data + shift->begin + 4 * (size_t)j);
-            m2[j] = (double)le_f32(f->data + var->begin + 4 * (size_t)j) * weight;
+            m2[j] =
+                le_f32(f->data + var->begin + 4 * (size_t)j) > 0 && mu > 0 ? weight / (mu * mu) : 0;
         }
         st->mean = mean;
         st->m2 = m2;

@@ -107,6 +107,73 @@ err_has "0.weight" "mismatch names the tensor"
 err_has "[5, 4]" "mismatch gives the file's shape"
 err_has "[6, 4]" "mismatch gives the model's shape"
 
+# The scaler in the weights file: (x - scaler.shift) * scaler.mult before the
+# layers reproduces the served model in numpy; --fold-scaler gives a plain
+# network on raw features; --init of either predicts what the model does.
+$py - "$tmp/raw.msgpack" <<'EOF'
+import msgpack, random, sys
+random.seed(5)
+with open(sys.argv[1], "wb") as f:
+    for i in range(300):
+        x = [random.uniform(0, 5000), random.uniform(-1, 1) * 1e-3, float(i % 2), random.gauss(40, 3)]
+        f.write(msgpack.packb({"x": x, "y": 1 if x[0] / 5000 + 1e3 * x[1] > 0.5 else 0, "id": i}))
+EOF
+learn=(--dim 4 --hidden 3 --activation tanh --batch-size 16)
+"$bin" replay "${learn[@]}" --input "$tmp/raw.msgpack" --output /dev/null \
+  --save "$tmp/scaled.safetensors" --report 2>"$tmp/report"
+"$bin" replay "${learn[@]}" --input "$tmp/raw.msgpack" --output /dev/null \
+  --save "$tmp/folded.safetensors" --fold-scaler 2>/dev/null
+grep -q '^  score      accuracy 0\.[0-9]\{4\}' "$tmp/report" && ok "--report prints the prequential score" ||
+  no "--report: $(cat "$tmp/report")"
+grep -q 'scale auto (standard)' "$tmp/report" && grep -q 'optimizer  auto' "$tmp/report" &&
+  ok "--report names the settings" || no "--report settings: $(cat "$tmp/report")"
+# Predictions of the final weights on every sample, three ways: numpy on the
+# exported tensors, and replay --init of each file over an unlabelled copy.
+$py - "$tmp/raw.msgpack" "$tmp/nolabel.msgpack" <<'EOF'
+import msgpack, sys
+with open(sys.argv[2], "wb") as f:
+    for s in msgpack.Unpacker(open(sys.argv[1], "rb")):
+        f.write(msgpack.packb({"x": s["x"], "id": s["id"]}))
+EOF
+for w in scaled folded; do
+  "$bin" replay "${learn[@]}" --init "$tmp/$w.safetensors" --input "$tmp/nolabel.msgpack" \
+    --output "$tmp/again-$w.msgpack" 2>/dev/null
+done
+if $py - "$tmp" <<'EOF'
+import json, struct, sys
+import msgpack, numpy as np
+d = sys.argv[1]
+def load(path):
+    data = open(path, "rb").read()
+    n = struct.unpack_from("<Q", data)[0]
+    h = json.loads(data[8:8 + n])
+    t = {k: np.frombuffer(data, "<f4", int(np.prod(v["shape"])), 8 + n + v["data_offsets"][0]).reshape(v["shape"])
+         for k, v in h.items() if k != "__metadata__"}
+    return t, h["__metadata__"]
+def forward(t, x):
+    h = np.tanh(x @ t["0.weight"].T.astype(np.float64) + t["0.bias"])
+    return 1 / (1 + np.exp(-(h @ t["2.weight"].T.astype(np.float64) + t["2.bias"])))[:, 0]
+x = np.array([s["x"] for s in msgpack.Unpacker(open(d + "/raw.msgpack", "rb"))], dtype=np.float32)
+ts, ms = load(d + "/scaled.safetensors")
+tf, mf = load(d + "/folded.safetensors")
+assert ms["streamlearn.scale"] == "auto" and set(ts) >= {"scaler.shift", "scaler.mult", "scaler.var"}, ms
+assert mf["streamlearn.scale"] == "folded" and not any(k.startswith("scaler.") for k in tf), mf
+xs = (x - ts["scaler.shift"]) * ts["scaler.mult"]   # float32: subtraction, then multiplication
+p_scaled = forward(ts, xs.astype(np.float64))
+p_folded = forward(tf, x.astype(np.float64))
+again = {w: np.array([p["pred"] for p in msgpack.Unpacker(open(d + "/again-%s.msgpack" % w, "rb"))])
+         for w in ("scaled", "folded")}
+for name, a, b, tol in (("scaled", p_scaled, again["scaled"], 1e-5), ("folded", p_folded, again["folded"], 1e-5),
+                        ("scaled vs folded", p_scaled, p_folded, 1e-4)):
+    if not np.allclose(a, b, atol=tol):
+        sys.exit("%s: max difference %g" % (name, abs(a - b).max()))
+EOF
+then ok "exported scaler tensors and the folded file reproduce the model in numpy and through --init"
+else no "exported scaler tensors"; fi
+expect_exit 2 "--scale maxabs with a file carrying a standard scaler" "$bin" replay "${learn[@]}" \
+  --scale maxabs --init "$tmp/scaled.safetensors" --input "$tmp/nolabel.msgpack" --output /dev/null
+err_has "carries a standard scaler" "the scaler mismatch is named"
+
 # gen: same seed, same bytes; the drift and the labelled fraction are as asked.
 "$bin" gen --dim 4 --samples 3000 --seed 5 --output "$tmp/s2.msgpack" 2>/dev/null
 cmp -s "$tmp/s.msgpack" "$tmp/s2.msgpack" && ok "gen is deterministic under a seed" || no "gen not deterministic"

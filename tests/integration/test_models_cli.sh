@@ -75,11 +75,14 @@ pass "list prints a table"
 expect_status 0 models show 2 --json
 json_check 'j["version"] == 2 and j["lineage"] == [1] and j["config"]["dim"] == 4 and j["config"]["hidden"] == [3]'
 json_check 'j["config"]["activation"] == "tanh" and len(j["checksum"]) == 16'
+json_check 'j["scaler"]["scale"] == "auto" and j["scaler"]["in_force"] == "standard" and j["scaler"]["samples"] == 64'
+json_check 'len(j["scaler"]["shift"]) == 4 and all(m > 0 for m in j["scaler"]["mult"])'
 expect_status 0 models show 2
 grep -q '^lineage' "$TMP/out" || fail "show: lineage line"
+grep -q '^scaler .*"in_force":"standard"' "$TMP/out" || fail "show: scaler line"
 expect_status 1 models show 9
 grep -q 'no version 9' "$TMP/err" || fail "show 9: message"
-pass "show V: metadata, config and lineage; unknown V is an error"
+pass "show V: metadata, config, scaler and lineage; unknown V is an error"
 
 expect_status 0 models pin 1
 expect_status 0 models list --json
