@@ -62,7 +62,9 @@ sl_err_t sl_safetensors_export_learner(const sl_learner_t *l, int fold, sl_buf_t
 /* Loads a weights file into a learner that has not trained yet, all or
  * nothing: the model's tensors as sl_safetensors_import reads them and, when
  * the file has scaler.* tensors (as sl_safetensors_export_learner writes
- * them), the scaler: its mode and statistics replace the learner's scaler.
+ * them), the scaler: its mode and statistics replace the learner's scaler
+ * (the mean is scaler.shift and the variance 1 / scaler.mult^2, 0 where
+ * scaler.var is 0, so the transform in force is the file's to the bit).
  * *has_scaler (may be NULL) says whether the file had one. Errors as
  * sl_safetensors_import's, plus SL_ERR_DECODE for scaler tensors that are
  * inconsistent (shapes, missing metadata, negative statistics) and
