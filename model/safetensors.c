@@ -9,28 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define ST_MAX_DIMS 8                   /* dims kept for messages; our tensors have 1 or 2 */
+#include "model/safetensors_internal.h"
+
 #define ST_MAX_EXACT 9007199254740992.0 /* 2^53: larger JSON numbers are not exact */
 
-/* One tensor entry of the header, validated against the file's bounds. */
-typedef struct st_entry {
-    const char *name;  /* owned by the cJSON tree */
-    const char *dtype; /* owned by the cJSON tree */
-    uint64_t shape[ST_MAX_DIMS];
-    size_t ndim; /* may exceed ST_MAX_DIMS; only the first ST_MAX_DIMS are kept */
-    uint64_t begin, end;
-} st_entry_t;
-
-typedef struct st_file {
-    cJSON *root;
-    const cJSON *meta; /* "__metadata__" or NULL */
-    st_entry_t *entries;
-    size_t n;
-    const uint8_t *data; /* the data section */
-    size_t data_len;
-} st_file_t;
-
-static void st_file_free(st_file_t *f) {
+void sl_st_free(st_file_t *f) {
     cJSON_Delete(f->root);
     free(f->entries);
     memset(f, 0, sizeof *f);
@@ -43,7 +26,7 @@ static uint64_t le64(const uint8_t *p) {
     return v;
 }
 
-static float le_f32(const uint8_t *p) {
+float sl_st_le_f32(const uint8_t *p) {
     uint32_t u = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
     float f;
     memcpy(&f, &u, sizeof f);
@@ -201,8 +184,8 @@ static sl_err_t check_layout(st_file_t *f, char *errstr, size_t errstr_size) {
 
 /* Parses and validates everything the file says about itself (not yet what
  * a model needs). On error f is empty. */
-static sl_err_t st_parse(const uint8_t *buf, size_t len, st_file_t *f, char *errstr,
-                         size_t errstr_size) {
+sl_err_t sl_st_parse(const uint8_t *buf, size_t len, st_file_t *f, char *errstr,
+                     size_t errstr_size) {
     memset(f, 0, sizeof *f);
     if (len < 8) {
         sl_errstr_set(errstr, errstr_size,
@@ -235,13 +218,13 @@ static sl_err_t st_parse(const uint8_t *buf, size_t len, st_file_t *f, char *err
             sl_errstr_set(errstr, errstr_size,
                           "header has bytes after its JSON object (at byte %zu of %" PRIu64 ")",
                           (size_t)(p - json), hlen);
-            st_file_free(f);
+            sl_st_free(f);
             return SL_ERR_DECODE;
         }
     }
     if (!cJSON_IsObject(f->root)) {
         sl_errstr_set(errstr, errstr_size, "header is not a JSON object");
-        st_file_free(f);
+        sl_st_free(f);
         return SL_ERR_DECODE;
     }
     f->data = buf + 8 + hlen;
@@ -251,7 +234,7 @@ static sl_err_t st_parse(const uint8_t *buf, size_t len, st_file_t *f, char *err
     f->entries = calloc(count ? count : 1, sizeof *f->entries);
     if (!f->entries) {
         sl_errstr_set(errstr, errstr_size, "out of memory for %zu header entries", count);
-        st_file_free(f);
+        sl_st_free(f);
         return SL_ERR_NOMEM;
     }
     sl_err_t err = SL_OK;
@@ -286,7 +269,7 @@ static sl_err_t st_parse(const uint8_t *buf, size_t len, st_file_t *f, char *err
     if (err == SL_OK)
         err = check_layout(f, errstr, errstr_size);
     if (err != SL_OK)
-        st_file_free(f);
+        sl_st_free(f);
     return err;
 }
 
@@ -325,8 +308,8 @@ static const st_entry_t *find_tensor(const st_file_t *f, uint32_t layer, int is_
 }
 
 /* Checks dtype and shape of a tensor the model needs. */
-static sl_err_t check_tensor(const st_entry_t *e, const char *name, const uint64_t *want,
-                             size_t want_ndim, char *errstr, size_t errstr_size) {
+sl_err_t sl_st_check_tensor(const st_entry_t *e, const char *name, const uint64_t *want,
+                            size_t want_ndim, char *errstr, size_t errstr_size) {
     char have_s[96], want_s[96];
     fmt_shape(want_s, sizeof want_s, want, want_ndim);
     if (!e) {
@@ -351,12 +334,12 @@ static sl_err_t check_tensor(const st_entry_t *e, const char *name, const uint64
     return SL_OK;
 }
 
-static sl_err_t check_finite(const st_file_t *f, const st_entry_t *e, char *errstr,
-                             size_t errstr_size) {
+sl_err_t sl_st_check_finite(const st_file_t *f, const st_entry_t *e, char *errstr,
+                            size_t errstr_size) {
     const uint8_t *p = f->data + e->begin;
     uint64_t n = (e->end - e->begin) / 4;
     for (uint64_t i = 0; i < n; i++) {
-        float v = le_f32(p + 4 * i);
+        float v = sl_st_le_f32(p + 4 * i);
         if (!isfinite(v)) {
             sl_errstr_set(errstr, errstr_size, "tensor \"%.64s\": element %" PRIu64 " is %s",
                           e->name, i, isnan(v) ? "NaN" : "infinite");
@@ -366,29 +349,29 @@ static sl_err_t check_finite(const st_file_t *f, const st_entry_t *e, char *errs
     return SL_OK;
 }
 
-static void copy_tensor(const st_file_t *f, const st_entry_t *e, float *dst) {
+void sl_st_copy_tensor(const st_file_t *f, const st_entry_t *e, float *dst) {
     const uint8_t *p = f->data + e->begin;
     size_t n = (size_t)((e->end - e->begin) / 4);
     for (size_t i = 0; i < n; i++)
-        dst[i] = le_f32(p + 4 * i);
+        dst[i] = sl_st_le_f32(p + 4 * i);
 }
 
-static int is_scaler_tensor(const char *name) {
+int sl_st_is_scaler(const char *name) {
     return strncmp(name, "scaler.", 7) == 0;
 }
 
 /* Finds the model's tensors in f and checks them (dtype, shape, finite
  * values) into found[2 * n_layers]; with skip_scaler, scaler.* tensors are
  * left for the caller. Nothing is written to the model. */
-static sl_err_t check_weights(sl_model_t *m, const st_file_t *f, int skip_scaler,
-                              const st_entry_t **found, char *errstr, size_t errstr_size) {
+sl_err_t sl_st_check_weights(sl_model_t *m, const st_file_t *f, int skip_scaler,
+                             const st_entry_t **found, char *errstr, size_t errstr_size) {
     uint32_t n_layers = sl_model_n_layers(m);
     for (uint32_t i = 0; i < 2 * n_layers; i++)
         found[i] = NULL;
     for (size_t i = 0; i < f->n; i++) {
         uint32_t layer;
         int is_bias;
-        if (skip_scaler && is_scaler_tensor(f->entries[i].name))
+        if (skip_scaler && sl_st_is_scaler(f->entries[i].name))
             continue;
         if (!parse_name(f->entries[i].name, n_layers, &layer, &is_bias)) {
             sl_errstr_set(errstr, errstr_size,
@@ -407,97 +390,45 @@ static sl_err_t check_weights(sl_model_t *m, const st_file_t *f, int skip_scaler
         char name[32];
         uint64_t wshape[2] = {v.out, v.in}, bshape[1] = {v.out};
         snprintf(name, sizeof name, "%u.weight", 2 * i);
-        if ((err = check_tensor(found[2 * i], name, wshape, 2, errstr, errstr_size)) != SL_OK)
+        if ((err = sl_st_check_tensor(found[2 * i], name, wshape, 2, errstr, errstr_size)) != SL_OK)
             return err;
         snprintf(name, sizeof name, "%u.bias", 2 * i);
-        if ((err = check_tensor(found[2 * i + 1], name, bshape, 1, errstr, errstr_size)) != SL_OK)
+        if ((err = sl_st_check_tensor(found[2 * i + 1], name, bshape, 1, errstr, errstr_size)) !=
+            SL_OK)
             return err;
     }
     for (uint32_t i = 0; i < 2 * n_layers; i++)
-        if ((err = check_finite(f, found[i], errstr, errstr_size)) != SL_OK)
+        if ((err = sl_st_check_finite(f, found[i], errstr, errstr_size)) != SL_OK)
             return err;
     return SL_OK;
 }
 
-static void copy_weights(sl_model_t *m, const st_file_t *f, const st_entry_t **found) {
+void sl_st_copy_weights(sl_model_t *m, const st_file_t *f, const st_entry_t **found) {
     float *params = sl_model_params(m);
     for (uint32_t i = 0; i < sl_model_n_layers(m); i++) {
         sl_layer_view_t v;
         sl_model_layer(m, i, &v);
-        copy_tensor(f, found[2 * i], params + v.weight_offset);
-        copy_tensor(f, found[2 * i + 1], params + v.bias_offset);
+        sl_st_copy_tensor(f, found[2 * i], params + v.weight_offset);
+        sl_st_copy_tensor(f, found[2 * i + 1], params + v.bias_offset);
     }
 }
 
 sl_err_t sl_safetensors_import(sl_model_t *m, const uint8_t *buf, size_t len, char *errstr,
                                size_t errstr_size) {
     st_file_t f;
-    sl_err_t err = st_parse(buf, len, &f, errstr, errstr_size);
+    sl_err_t err = sl_st_parse(buf, len, &f, errstr, errstr_size);
     if (err != SL_OK)
         return err;
     const st_entry_t *found[2 * SL_MAX_LAYERS];
-    err = check_weights(m, &f, 0, found, errstr, errstr_size);
+    err = sl_st_check_weights(m, &f, 0, found, errstr, errstr_size);
     if (err == SL_OK) /* every check passed: only now does the model change */
-        copy_weights(m, &f, found);
-    st_file_free(&f);
+        sl_st_copy_weights(m, &f, found);
+    sl_st_free(&f);
     return err;
 }
-
-/* The scaler tensors and metadata of f, checked, as a scaler state whose
- * arrays are malloc'd into *mem (caller frees). *present = 0 when f has no
- * scaler.* tensor. */
-static sl_err_t read_scaler(const st_file_t *f, uint32_t dim, sl_scaler_state_t *st, void **mem,
-                            int *present, char *errstr, size_t errstr_size);
-
-sl_err_t sl_safetensors_import_learner(sl_learner_t *l, const uint8_t *buf, size_t len,
-                                       int *has_scaler, char *errstr, size_t errstr_size) {
-    st_file_t f;
-    sl_err_t err = st_parse(buf, len, &f, errstr, errstr_size);
-    if (err != SL_OK)
-        return err;
-    sl_model_t *m = sl_learner_model(l);
-    uint32_t dim = sl_model_config(m)->dim;
-    const st_entry_t *found[2 * SL_MAX_LAYERS];
-    sl_scaler_state_t st;
-    void *mem = NULL;
-    int present = 0;
-    sl_scaler_t *probe = NULL;
-    err = check_weights(m, &f, 1, found, errstr, errstr_size);
-    if (err == SL_OK)
-        err = read_scaler(&f, dim, &st, &mem, &present, errstr, errstr_size);
-    if (err == SL_OK && present) {
-        /* Checked on a scratch scaler first, so the learner changes only
-         * once everything fits. */
-        probe = sl_scaler_new(dim, st.requested, errstr, errstr_size);
-        if (!probe)
-            err = SL_ERR_NOMEM;
-        else if ((err = sl_scaler_set_state(probe, &st, errstr, errstr_size)) != SL_OK)
-            err = err == SL_ERR_INVAL ? SL_ERR_DECODE : err;
-        if (err == SL_OK)
-            err = sl_learner_set_scale(l, st.requested, errstr, errstr_size);
-        if (err == SL_OK)
-            sl_scaler_set_state(sl_learner_scaler(l), &st, NULL, 0);
-    }
-    if (err == SL_OK)
-        copy_weights(m, &f, found);
-    if (has_scaler)
-        *has_scaler = err == SL_OK && present;
-    sl_scaler_destroy(probe);
-    free(mem);
-    st_file_free(&f);
-    return err;
-}
-
-/* One tensor to write: its name, shape and F32 values. */
-typedef struct st_out {
-    char name[24];
-    uint32_t shape[2];
-    int ndim;
-    const float *data;
-} st_out_t;
 
 /* The model's tensors in nn.Sequential order: {2i}.weight, {2i}.bias. */
-static size_t layer_specs(const sl_model_t *m, const float *params, st_out_t *specs) {
+size_t sl_st_layer_specs(const sl_model_t *m, const float *params, st_out_t *specs) {
     size_t n = 0;
     for (uint32_t i = 0; i < sl_model_n_layers(m); i++) {
         sl_layer_view_t v;
@@ -547,7 +478,7 @@ static void put_f32s(uint8_t *dst, const float *src, size_t n) {
 }
 
 /* Header length, header padded with spaces to 8 bytes, then the data. */
-static sl_err_t write_file(const char *meta, const st_out_t *specs, size_t n, sl_buf_t *out) {
+sl_err_t sl_st_write(const char *meta, const st_out_t *specs, size_t n, sl_buf_t *out) {
     sl_buf_t h = {0};
     sl_err_t err = build_header(meta, specs, n, &h);
     while (err == SL_OK && h.len % 8 != 0)
@@ -578,7 +509,7 @@ static sl_err_t write_file(const char *meta, const st_out_t *specs, size_t n, sl
 }
 
 /* "format", "streamlearn.model", "streamlearn.hidden", "streamlearn.activation". */
-static sl_err_t arch_meta(const sl_model_t *m, sl_buf_t *meta) {
+sl_err_t sl_st_arch_meta(const sl_model_t *m, sl_buf_t *meta) {
     const sl_model_config_t *cfg = sl_model_config(m);
     char hidden[SL_MAX_HIDDEN * 12 + 1] = "";
     size_t pos = 0;
@@ -595,233 +526,29 @@ static sl_err_t arch_meta(const sl_model_t *m, sl_buf_t *meta) {
 sl_err_t sl_safetensors_export(const sl_model_t *m, sl_buf_t *out) {
     st_out_t specs[2 * SL_MAX_LAYERS];
     sl_buf_t meta = {0};
-    sl_err_t err = arch_meta(m, &meta);
+    sl_err_t err = sl_st_arch_meta(m, &meta);
     if (err == SL_OK) {
         /* sl_model_params takes a non-const model; here it is only read. */
-        size_t n = layer_specs(m, sl_model_params((sl_model_t *)m), specs);
-        err = write_file((const char *)meta.data, specs, n, out);
+        size_t n = sl_st_layer_specs(m, sl_model_params((sl_model_t *)m), specs);
+        err = sl_st_write((const char *)meta.data, specs, n, out);
     }
-    sl_buf_free(&meta);
-    return err;
-}
-
-/* The scaler's metadata: the mode asked for, the statistics' weight and
- * count, and a linear head's target statistics (exact decimal doubles). */
-static sl_err_t scaler_meta(const sl_scaler_state_t *st, sl_buf_t *meta) {
-    return sl_buf_appendf(meta,
-                          ",\"streamlearn.scale\":\"%s\",\"streamlearn.scale_weight\":\"%.17g\","
-                          "\"streamlearn.scale_count\":\"%" PRIu64 "\","
-                          "\"streamlearn.target\":\"%.17g %.17g %.17g %" PRIu64 "\"",
-                          sl_scaler_mode_name(st->requested), st->weight, st->count, st->y_weight,
-                          st->y_mean, st->y_m2, st->y_count);
-}
-
-sl_err_t sl_safetensors_export_learner(const sl_learner_t *l, int fold, sl_buf_t *out) {
-    /* sl_learner_model takes a non-const learner; here it is only read. */
-    const sl_model_t *m = sl_learner_model((sl_learner_t *)l);
-    const sl_scaler_t *sc = sl_learner_scaler_const(l);
-    const float *shift, *mult;
-    int on = sl_learner_input_transform(l, &shift, &mult);
-    if (!on)
-        return sl_safetensors_export(m, out);
-    uint32_t dim = sl_model_config(m)->dim;
-    st_out_t specs[2 * SL_MAX_LAYERS + 3];
-    sl_buf_t meta = {0};
-    sl_model_t *folded = NULL;
-    float *var = NULL;
-    sl_err_t err = arch_meta(m, &meta);
-    if (err == SL_OK && fold) {
-        char why[128];
-        folded = sl_model_new(sl_model_config(m), why, sizeof why);
-        if (!folded) {
-            err = SL_ERR_NOMEM;
-        } else {
-            memcpy(sl_model_params(folded), sl_model_params((sl_model_t *)m),
-                   sl_model_n_params(m) * sizeof(float));
-            sl_model_fold_input(folded, shift, mult);
-            err = sl_buf_appendf(&meta, ",\"streamlearn.scale\":\"folded\"");
-            if (err == SL_OK)
-                err = write_file((const char *)meta.data, specs,
-                                 layer_specs(folded, sl_model_params(folded), specs), out);
-        }
-        goto done;
-    }
-    sl_scaler_state_t st;
-    sl_scaler_get_state(sc, &st);
-    if (err == SL_OK)
-        err = scaler_meta(&st, &meta);
-    if (err != SL_OK)
-        goto done;
-    size_t n = layer_specs(m, sl_model_params((sl_model_t *)m), specs);
-    specs[n++] = (st_out_t){.name = "scaler.shift", .shape = {dim}, .ndim = 1, .data = shift};
-    specs[n++] = (st_out_t){.name = "scaler.mult", .shape = {dim}, .ndim = 1, .data = mult};
-    if (st.mode == SL_SCALE_STANDARD) {
-        if (!(var = malloc(dim * sizeof(float)))) {
-            err = SL_ERR_NOMEM;
-            goto done;
-        }
-        for (uint32_t j = 0; j < dim; j++)
-            var[j] = (float)(st.m2[j] / st.weight);
-        specs[n++] = (st_out_t){.name = "scaler.var", .shape = {dim}, .ndim = 1, .data = var};
-    } else if (st.mode == SL_SCALE_MAXABS) {
-        specs[n++] =
-            (st_out_t){.name = "scaler.maxabs", .shape = {dim}, .ndim = 1, .data = st.maxabs};
-    }
-    err = write_file((const char *)meta.data, specs, n, out);
-done:
-    free(var);
-    sl_model_destroy(folded);
     sl_buf_free(&meta);
     return err;
 }
 
 /* The metadata string `key`, or NULL. */
-static const char *meta_str(const st_file_t *f, const char *key) {
+const char *sl_st_meta_str(const st_file_t *f, const char *key) {
     if (!f->meta)
         return NULL;
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(f->meta, key);
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
-static const st_entry_t *find_named(const st_file_t *f, const char *name) {
+const st_entry_t *sl_st_find(const st_file_t *f, const char *name) {
     for (size_t i = 0; i < f->n; i++)
         if (strcmp(f->entries[i].name, name) == 0)
             return &f->entries[i];
     return NULL;
-}
-
-/* A [dim] F32 tensor with finite values, non-negative when `nonneg`. */
-static sl_err_t scaler_tensor(const st_file_t *f, const st_entry_t *e, const char *name,
-                              uint32_t dim, int nonneg, char *errstr, size_t errstr_size) {
-    uint64_t shape[1] = {dim};
-    sl_err_t err = check_tensor(e, name, shape, 1, errstr, errstr_size);
-    if (err == SL_OK)
-        err = check_finite(f, e, errstr, errstr_size);
-    for (uint64_t i = 0; err == SL_OK && nonneg && i < dim; i++) {
-        if (le_f32(f->data + e->begin + 4 * i) < 0) {
-            sl_errstr_set(errstr, errstr_size, "tensor \"%s\": element %" PRIu64 " is negative",
-                          name, i);
-            err = SL_ERR_DECODE;
-        }
-    }
-    return err;
-}
-
-static sl_err_t meta_number(const st_file_t *f, const char *key, double *v, char *errstr,
-                            size_t errstr_size) {
-    const char *s = meta_str(f, key);
-    char *end = NULL;
-    *v = s ? strtod(s, &end) : NAN;
-    if (!s || end == s || *end || !isfinite(*v) || *v < 0) {
-        sl_errstr_set(errstr, errstr_size,
-                      "metadata \"%s\": missing or not a finite non-negative number", key);
-        return SL_ERR_DECODE;
-    }
-    return SL_OK;
-}
-
-static sl_err_t read_scaler(const st_file_t *f, uint32_t dim, sl_scaler_state_t *st, void **mem,
-                            int *present, char *errstr, size_t errstr_size) {
-    *present = 0;
-    *mem = NULL;
-    memset(st, 0, sizeof *st);
-    static const char *const names[] = {"scaler.shift", "scaler.mult", "scaler.var",
-                                        "scaler.maxabs"};
-    int any = 0;
-    for (size_t i = 0; i < f->n; i++) {
-        if (!is_scaler_tensor(f->entries[i].name))
-            continue;
-        int known = 0;
-        for (size_t k = 0; k < 4; k++)
-            known |= strcmp(f->entries[i].name, names[k]) == 0;
-        if (!known) {
-            sl_errstr_set(errstr, errstr_size,
-                          "tensor \"%.64s\" is not a scaler tensor (scaler.shift, scaler.mult, "
-                          "scaler.var, scaler.maxabs)",
-                          f->entries[i].name);
-            return SL_ERR_MISMATCH;
-        }
-        any = 1;
-    }
-    if (!any)
-        return SL_OK;
-    const char *req = meta_str(f, "streamlearn.scale");
-    sl_scale_mode_t mode;
-    if (!req || sl_scaler_mode_parse(req, &mode) != SL_OK || mode == SL_SCALE_OFF) {
-        sl_errstr_set(errstr, errstr_size,
-                      "scaler tensors without metadata \"streamlearn.scale\" (auto, standard or "
-                      "maxabs)");
-        return SL_ERR_DECODE;
-    }
-    const st_entry_t *shift = find_named(f, names[0]), *mult = find_named(f, names[1]);
-    const st_entry_t *var = find_named(f, names[2]), *mx = find_named(f, names[3]);
-    sl_err_t err;
-    if ((err = scaler_tensor(f, shift, names[0], dim, 0, errstr, errstr_size)) ||
-        (err = scaler_tensor(f, mult, names[1], dim, 0, errstr, errstr_size)) ||
-        (var && (err = scaler_tensor(f, var, names[2], dim, 1, errstr, errstr_size))) ||
-        (mx && (err = scaler_tensor(f, mx, names[3], dim, 1, errstr, errstr_size))))
-        return err;
-    double weight, count, target[4] = {0, 0, 0, 0};
-    if ((err = meta_number(f, "streamlearn.scale_weight", &weight, errstr, errstr_size)) ||
-        (err = meta_number(f, "streamlearn.scale_count", &count, errstr, errstr_size)))
-        return err;
-    if (!var && !mx && weight > 0) {
-        sl_errstr_set(errstr, errstr_size,
-                      "scaler: statistics of weight %g but neither scaler.var nor scaler.maxabs",
-                      weight);
-        return SL_ERR_DECODE;
-    }
-    /* Without statistics (weight 0) the mode asked for is in force, empty. */
-    sl_scale_mode_t in_force = var ? SL_SCALE_STANDARD : mx ? SL_SCALE_MAXABS : mode;
-    if ((var && mx) || (mode != SL_SCALE_AUTO && in_force != mode)) {
-        sl_errstr_set(errstr, errstr_size,
-                      "scaler tensors do not fit \"streamlearn.scale\" %s (standard has "
-                      "scaler.var, maxabs scaler.maxabs)",
-                      req);
-        return SL_ERR_DECODE;
-    }
-    const char *t = meta_str(f, "streamlearn.target");
-    if (t && sscanf(t, "%lf %lf %lf %lf", &target[0], &target[1], &target[2], &target[3]) != 4) {
-        sl_errstr_set(errstr, errstr_size,
-                      "metadata \"streamlearn.target\": expected four numbers (weight mean m2 "
-                      "count)");
-        return SL_ERR_DECODE;
-    }
-    size_t bytes = in_force == SL_SCALE_STANDARD ? 2 * (size_t)dim * sizeof(double)
-                   : in_force == SL_SCALE_MAXABS ? (size_t)dim * sizeof(float)
-                                                 : 1;
-    if (!(*mem = calloc(1, bytes))) {
-        sl_errstr_set(errstr, errstr_size, "out of memory for the scaler");
-        return SL_ERR_NOMEM;
-    }
-    if (in_force == SL_SCALE_STANDARD) {
-        double *mean = *mem, *m2 = mean + dim;
-        /* The mean is scaler.shift; the variance comes from scaler.mult (1 /
-         * mult^2) so that the transform recomputed from the statistics is the
-         * file's to the bit; scaler.var says which features are constant. */
-        for (uint32_t j = 0; var && j < dim; j++) {
-            double mu = le_f32(f->data + mult->begin + 4 * (size_t)j);
-            mean[j] = le_f32(f->data + shift->begin + 4 * (size_t)j);
-            m2[j] =
-                le_f32(f->data + var->begin + 4 * (size_t)j) > 0 && mu > 0 ? weight / (mu * mu) : 0;
-        }
-        st->mean = mean;
-        st->m2 = m2;
-    } else if (in_force == SL_SCALE_MAXABS) {
-        if (mx)
-            copy_tensor(f, mx, *mem);
-        st->maxabs = *mem;
-    }
-    st->requested = mode;
-    st->mode = in_force;
-    st->weight = weight;
-    st->count = count < 1.8e19 ? (uint64_t)count : UINT64_MAX;
-    st->y_weight = target[0];
-    st->y_mean = target[1];
-    st->y_m2 = target[2];
-    st->y_count = target[3] >= 0 && target[3] < 1.8e19 ? (uint64_t)target[3] : 0;
-    *present = 1;
-    return SL_OK;
 }
 
 /* Checks one tensor of the chain in infer_config: present, F32, `ndim` dims. */
@@ -852,7 +579,7 @@ static sl_err_t chain_tensor(const st_entry_t *e, uint32_t layer, int is_bias, s
 sl_err_t sl_safetensors_infer_config(const uint8_t *buf, size_t len, sl_model_config_t *cfg,
                                      char *errstr, size_t errstr_size) {
     st_file_t f;
-    sl_err_t err = st_parse(buf, len, &f, errstr, errstr_size);
+    sl_err_t err = sl_st_parse(buf, len, &f, errstr, errstr_size);
     if (err != SL_OK)
         return err;
     sl_model_config_t c = *cfg;
@@ -888,12 +615,12 @@ sl_err_t sl_safetensors_infer_config(const uint8_t *buf, size_t len, sl_model_co
     }
     size_t n_scaler = 0;
     for (size_t i = 0; i < f.n; i++)
-        n_scaler += is_scaler_tensor(f.entries[i].name);
+        n_scaler += sl_st_is_scaler(f.entries[i].name);
     if (f.n - n_scaler != 2 * (size_t)n_layers) {
         for (size_t i = 0; i < f.n; i++) {
             uint32_t layer;
             int is_bias;
-            if (!is_scaler_tensor(f.entries[i].name) &&
+            if (!sl_st_is_scaler(f.entries[i].name) &&
                 !parse_name(f.entries[i].name, n_layers, &layer, &is_bias)) {
                 sl_errstr_set(
                     errstr, errstr_size,
@@ -908,8 +635,8 @@ sl_err_t sl_safetensors_infer_config(const uint8_t *buf, size_t len, sl_model_co
     c.n_hidden = n_layers - 1;
     for (uint32_t i = c.n_hidden; i < SL_MAX_HIDDEN; i++)
         c.hidden[i] = 0;
-    const char *model = meta_str(&f, "streamlearn.model");
-    const char *act_name = meta_str(&f, "streamlearn.activation");
+    const char *model = sl_st_meta_str(&f, "streamlearn.model");
+    const char *act_name = sl_st_meta_str(&f, "streamlearn.activation");
     sl_head_t head;
     sl_act_t act;
     if (prev_out > 1) {
@@ -929,6 +656,6 @@ sl_err_t sl_safetensors_infer_config(const uint8_t *buf, size_t len, sl_model_co
         c.activation = act;
     *cfg = c;
 done:
-    st_file_free(&f);
+    sl_st_free(&f);
     return err;
 }

@@ -1,5 +1,5 @@
 /* scaler.c - online feature scaling: running statistics and the transform they give. */
-#include "model/scaler.h"
+#include "scaler.h"
 
 #include <float.h>
 #include <math.h>
