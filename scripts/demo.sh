@@ -106,7 +106,8 @@ def event(line):
 def rollback(head):
     state["rollback_tried"] = True
     out = subprocess.run(models + ["list", "--json"], check=True, capture_output=True, text=True).stdout
-    versions = json.loads(out)
+    # a version retention drops while the list is read comes back without metadata
+    versions = [v for v in json.loads(out) if v.get("samples") is not None]
     head = next((v["version"] for v in versions if v["head"]), head)
     older = [v for v in versions if v["samples"] <= drift and v["version"] != head]
     if not older:
