@@ -37,7 +37,7 @@ struct sl_learner {
     float *bias0;  /* layer 0's bias, kept while a centred CSR forward runs */
     float *saved;  /* the last layer before the target reparametrisation */
     size_t cap_saved;
-    int centred; /* the last forward was a centred CSR batch */
+    int centred;    /* the last forward was a centred CSR batch */
     float *row_acc; /* a CSR row's values per column, repeats added up (dim) */
     uint8_t *row_mark;
 };
