@@ -9,8 +9,8 @@
 #include <cjson/cJSON.h>
 
 #include "cli/commands.h"
+#include "cli/export.h"
 #include "cli/options.h"
-#include "common/buf.h"
 #include "common/fileio.h"
 #include "model/safetensors.h"
 #include "store/keys.h"
@@ -29,7 +29,8 @@ static const char usage[] =
     "  rollback V           make V head (--reason TEXT is audited; --rewind also moves\n"
     "                       running workers back to V's offsets); workers follow in ~1 s\n"
     "  pin V / unpin V      retention never drops a pinned version\n"
-    "  export V --out F     V's weights as safetensors (torch.nn.Sequential names)\n"
+    "  export V --out F     V's weights as safetensors (torch.nn.Sequential names), or as\n"
+    "                       ONNX with --format onnx or an F ending in .onnx\n"
     "  import F             F's weights as a new version whose parent is head; it\n"
     "                       becomes head (architecture from head, else from the file)";
 
@@ -297,9 +298,18 @@ static int cmd_export(models_t *m) {
     uint64_t v;
     if (parse_version(m, "export", &v) != 0)
         return fail(m, 2);
-    const char *out = NULL;
+    const char *out = NULL, *format = NULL, *name = NULL;
     if (sl_opts_str(m->opts, "out", &out) != SL_OK || !out || !*out) {
-        snprintf(m->err, sizeof m->err, "export: --out FILE.safetensors is required");
+        snprintf(m->err, sizeof m->err,
+                 "export: --out FILE is required (FILE.safetensors, or FILE.onnx for ONNX)");
+        return fail(m, 2);
+    }
+    sl_opts_str(m->opts, "format", &format);
+    sl_opts_str(m->opts, "model-name", &name);
+    sl_export_format_t fmt;
+    char why[512];
+    if (sl_export_pick(format, out, "--out", &fmt, why, sizeof why) != SL_OK) {
+        snprintf(m->err, sizeof m->err, "export: %s", why);
         return fail(m, 2);
     }
     sl_learner_t *l = NULL;
@@ -307,18 +317,22 @@ static int cmd_export(models_t *m) {
     sl_err_t err = sl_snapshot_load(m->snap, v, NULL, &l, &meta, m->err, sizeof m->err);
     if (err != SL_OK)
         return fail(m, 1);
-    sl_buf_t buf = {0};
-    err = sl_safetensors_export(sl_learner_model(l), &buf);
-    if (err != SL_OK)
-        snprintf(m->err, sizeof m->err, "export: out of memory");
-    else
-        err = sl_fileio_write_atomic(out, buf.data, buf.len, m->err, sizeof m->err);
-    sl_buf_free(&buf);
+    sl_onnx_meta_t om = {.model_name = name,
+                         .version = meta.version,
+                         .parent = meta.parent,
+                         .created_at = meta.created_at,
+                         .samples = meta.samples,
+                         .step = meta.step};
+    err = sl_export_write(l, fmt, &om, out, why, sizeof why);
     sl_learner_destroy(l);
     sl_snap_meta_clear(&meta);
-    if (err != SL_OK)
-        return fail(m, 1);
-    printf("version %" PRIu64 " exported to %s\n", v, out);
+    if (err != SL_OK) {
+        snprintf(m->err, sizeof m->err, "export %" PRIu64 " as %s: %s", v,
+                 fmt == SL_EXPORT_ONNX ? "ONNX" : "safetensors", why);
+        return fail(m, sl_export_exit_code(err));
+    }
+    printf("version %" PRIu64 " exported to %s (%s)\n", v, out,
+           fmt == SL_EXPORT_ONNX ? "ONNX" : "safetensors");
     return 0;
 }
 
