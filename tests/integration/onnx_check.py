@@ -14,12 +14,16 @@ reference evaluator), comparing the outputs with streamlearn's own.
       named features, mapped to x as docs/ONNX.md says) against the
       predictions replay wrote; --safetensors: the graph's weights must equal
       that file's tensors bit for bit; --meta: metadata_props that must hold.
+  onnx_check.py replay-list FILE
+      the replay check for every line of FILE (its arguments, shell-quoted),
+      in one process.
 
 Prints one line per model and a summary with the largest absolute and
 relative differences; exits 1 on the first failed check.
 """
 import json
 import os
+import shlex
 import struct
 import sys
 
@@ -249,30 +253,34 @@ def murmur3_x86_32(data, seed=0):
     return h
 
 
+class Pairs(list):
+    """A msgpack map as its (key, value) pairs: a key may repeat."""
+
+
 def dense_x(x, dim):
     """x as the graph takes it: the dense vector after hashing (docs/ONNX.md)."""
     if isinstance(x, (bytes, bytearray)):
         return np.frombuffer(x, dtype="<f4").astype(np.float32)
-    if isinstance(x, list):
+    if not isinstance(x, Pairs):
         return np.array(x, dtype=np.float32)
     row = np.zeros(dim, dtype=np.float32)
-    for key, value in x.items():
+    for key, value in x:
         if isinstance(key, str):
             j = murmur3_x86_32(key.encode("utf-8")) % dim
         elif isinstance(key, bytes):
             j = murmur3_x86_32(key) % dim
         else:
             j = key
-        row[j] += np.float32(value)  # keys that map to one index add up
+        row[j] += np.float32(value)  # keys that map to one index (or repeat) add up
     return row
 
 
 def read_msgpack(path):
     with open(path, "rb") as f:
-        unpacker = msgpack.Unpacker(f, raw=False, strict_map_key=False)
+        unpacker = msgpack.Unpacker(f, raw=False, strict_map_key=False, object_pairs_hook=Pairs)
         for obj in unpacker:
-            for item in obj if isinstance(obj, list) else [obj]:
-                yield item
+            for item in obj if type(obj) is list else [obj]:
+                yield dict(item)
 
 
 def load_safetensors(path):
@@ -284,7 +292,7 @@ def load_safetensors(path):
             for k, v in header.items() if k != "__metadata__"}
 
 
-def run_replay(args):
+def run_replay(args, total):
     onnx_path, samples_path, preds_path = args[:3]
     rest = args[3:]
     model, meta = check_model(onnx_path)
@@ -322,14 +330,27 @@ def run_replay(args):
     else:
         d.compare("pred", out["pred"], [p["pred"] for p in preds])
     print("ok - %s: %d samples equal replay's predictions; max abs diff %.3g, max rel diff %.3g "
-          "(|v| >= 0.01), near ties %d" % (os.path.basename(onnx_path), len(samples), d.abs, d.rel, d.near_ties))
+          "(|v| >= 0.01), near ties %d" % (onnx_path, len(samples), d.abs, d.rel, d.near_ties))
+    total.abs = max(total.abs, d.abs)
+    total.rel = max(total.rel, d.rel)
+    total.values += d.values
+    total.near_ties += d.near_ties
 
 
 def main():
     if len(sys.argv) == 3 and sys.argv[1] == "graphs":
         run_graphs(sys.argv[2])
     elif len(sys.argv) >= 5 and sys.argv[1] == "replay":
-        run_replay(sys.argv[2:])
+        run_replay(sys.argv[2:], Diff())
+    elif len(sys.argv) == 3 and sys.argv[1] == "replay-list":
+        total, n = Diff(), 0
+        with open(sys.argv[2]) as f:
+            for line in f:
+                if line.strip():
+                    run_replay(shlex.split(line), total)
+                    n += 1
+        print("replay: %d models, %d values, max abs diff %.3g, max rel diff %.3g (|v| >= 0.01), "
+              "near ties %d" % (n, total.values, total.abs, total.rel, total.near_ties))
     else:
         fail(__doc__)
 
