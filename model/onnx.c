@@ -3,6 +3,7 @@
 
 #include "onnx.h"
 
+#include <assert.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -91,7 +92,7 @@ static uint64_t file_bytes_bound(const sl_model_config_t *cfg, int scaled, uint6
 
 static sl_err_t too_big(uint64_t params, uint64_t bytes, char *errstr, size_t errstr_size) {
     sl_errstr_set(errstr, errstr_size,
-                  "the model has %" PRIu64 " parameters (%.2f GiB as float32); an ONNX file "
+                  "the model has %" PRIu64 " parameters, %.2f GiB as ONNX, and one ONNX file "
                   "holds at most 2 GiB (protobuf's limit): export it as safetensors instead",
                   params, (double)bytes / (double)(1u << 30));
     return SL_ERR_TOO_BIG;
@@ -109,6 +110,7 @@ sl_err_t sl_onnx_check(const sl_model_config_t *cfg, int scaled, char *errstr, s
 static node_slot_t *add_node(builder_t *b, const char *op, const char *name, const char *in0,
                              const char *in1, const char *in2, const char *out) {
     size_t k = b->graph.n_node++;
+    assert(k < MAX_NODES);
     node_slot_t *s = &b->nodes[k];
     onnx__node_proto__init(&s->node);
     snprintf(s->name, sizeof s->name, "%s", name);
@@ -129,6 +131,7 @@ static node_slot_t *add_node(builder_t *b, const char *op, const char *name, con
 
 static void add_int_attr(node_slot_t *s, const char *name, int64_t value) {
     size_t k = s->node.n_attribute++;
+    assert(k < MAX_ATTRS);
     Onnx__AttributeProto *a = &s->attrs[k];
     onnx__attribute_proto__init(a);
     a->name = str(name);
@@ -144,6 +147,7 @@ static void add_int_attr(node_slot_t *s, const char *name, int64_t value) {
 static tensor_slot_t *add_init(builder_t *b, const char *name, int64_t dims0, int64_t dims1,
                                const float *data) {
     size_t k = b->graph.n_initializer++;
+    assert(k < MAX_INITS);
     tensor_slot_t *s = &b->inits[k];
     onnx__tensor_proto__init(&s->tensor);
     snprintf(s->name, sizeof s->name, "%s", name);
@@ -187,11 +191,12 @@ static Onnx__ValueInfoProto *value_info(value_slot_t *v, const char *name, int32
     return &v->info;
 }
 
-/* A metadata entry; value is borrowed (it outlives the packing) or, when
- * NULL, the entry is left out. Returns the slot, whose `text` can hold a
- * value formatted here. */
+/* A metadata entry. value is borrowed (it outlives the packing), or NULL
+ * when the caller formats the value into the returned slot's `text` and
+ * points entry.value at it. */
 static prop_slot_t *add_prop(builder_t *b, const char *key, const char *value) {
     size_t k = b->model.n_metadata_props++;
+    assert(k < MAX_PROPS);
     prop_slot_t *p = &b->props[k];
     onnx__string_string_entry_proto__init(&p->entry);
     p->entry.key = str(key);
@@ -238,14 +243,14 @@ static void add_props(builder_t *b, const sl_model_config_t *cfg, int scaled,
 static sl_err_t check_scaling(const sl_onnx_scaling_t *sc, uint32_t dim, char *errstr,
                               size_t errstr_size) {
     if (!sc->shift || !sc->mult) {
-        sl_errstr_set(errstr, errstr_size, "onnx export: scaling without %s",
+        sl_errstr_set(errstr, errstr_size, "feature scaling without its %s array",
                       sc->shift ? "mult" : "shift");
         return SL_ERR_INVAL;
     }
     for (uint32_t j = 0; j < dim; j++) {
         if (!isfinite(sc->shift[j]) || !isfinite(sc->mult[j])) {
             sl_errstr_set(errstr, errstr_size,
-                          "onnx export: scaling of feature %u is not finite (shift %g, mult %g)", j,
+                          "feature scaling of feature %u is not finite (shift %g, mult %g)", j,
                           sc->shift[j], sc->mult[j]);
             return SL_ERR_NONFINITE;
         }
@@ -311,6 +316,7 @@ static void add_head(builder_t *b, const sl_model_config_t *cfg, const char *log
     }
     /* One output column: Squeeze(axes = [1]) makes it [N]. */
     size_t k = b->graph.n_initializer++;
+    assert(k < MAX_INITS);
     tensor_slot_t *axes = &b->inits[k];
     onnx__tensor_proto__init(&axes->tensor);
     snprintf(axes->name, sizeof axes->name, "head.axes");
@@ -389,7 +395,7 @@ sl_err_t sl_onnx_export(const sl_model_t *m, const sl_onnx_scaling_t *scaling,
         return err;
     builder_t *b = calloc(1, sizeof *b);
     if (!b) {
-        sl_errstr_set(errstr, errstr_size, "onnx export: out of memory");
+        sl_errstr_set(errstr, errstr_size, "out of memory building the ONNX model");
         return SL_ERR_NOMEM;
     }
     build(b, m, scaling, meta);
@@ -399,7 +405,7 @@ sl_err_t sl_onnx_export(const sl_model_t *m, const sl_onnx_scaling_t *scaling,
         file_bytes_bound(cfg, scaling != NULL, &params);
         err = too_big(params, size, errstr, errstr_size);
     } else if (sl_buf_reserve(out, size) != SL_OK) {
-        sl_errstr_set(errstr, errstr_size, "onnx export: out of memory for %zu bytes", size);
+        sl_errstr_set(errstr, errstr_size, "out of memory for an ONNX file of %zu bytes", size);
         err = SL_ERR_NOMEM;
     } else {
         out->len += protobuf_c_message_pack(&b->model.base, out->data + out->len);
