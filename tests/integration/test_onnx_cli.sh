@@ -133,6 +133,12 @@ expect_err 'contradicts'
 expect_status 2 models export 2 --format onnx
 expect_err '--out'
 [ ! -e "$TMP/x.onnx" ] && [ ! -e "$TMP/x.pt" ] || fail "a refused export left a file"
+# usage is judged before Redis is reached: exit 2 even with Redis down
+expect_status 2 "$SL_BIN" models export 2 --format onnx --out "$TMP/x.safetensors" \
+    --redis redis://127.0.0.1:1 --model-name clicks
+expect_err 'contradicts'
+STREAMLEARN_FORMAT=pt expect_status 2 models export 2 --out "$TMP/x"
+expect_err 'STREAMLEARN_FORMAT'
 pass "models export: unknown version and unwritable path exit 1, bad or contradicting --format exit 2, naming what"
 
 expect_status 2 "$SL_BIN" replay --model logistic --dim 67108864 --hidden 9 --input "$W/eval.mp" \
