@@ -40,16 +40,21 @@ add_case() {
     local k=() stream=(--stream hyperplane --form "$form")
     [ "$head" = softmax ] && k=(--classes 3) && stream=(--stream blobs --form "$form")
     case $form in named | mixed) dim=32 stream=(--stream sparse --vocab 300 --nnz 6) ;; esac
-    local d="$TMP/c$case_id"
+    local d="$TMP/c$case_id" data="$TMP/data-$head-$form"
     case_id=$((case_id + 1))
     mkdir "$d"
-    "$SL_BIN" gen --model "$head" --dim "$dim" "${k[@]}" "${stream[@]}" --samples 300 --seed 3 \
-        --output "$d/train.mp" 2>/dev/null
-    "$SL_BIN" gen --model "$head" --dim "$dim" "${k[@]}" "${stream[@]}" --samples 80 --seed 4 \
-        --labelled-fraction 0 --output "$d/eval.mp" 2>/dev/null
-    if [ "$form" = mixed ]; then
-        "$PY" "$SRC/tests/integration/onnx_mixed_samples.py" "$d/eval.mp" "$dim"
+    if [ ! -d "$data" ]; then # one stream per head and form, shared by its cases
+        mkdir "$data"
+        "$SL_BIN" gen --model "$head" --dim "$dim" "${k[@]}" "${stream[@]}" --samples 300 --seed 3 \
+            --output "$data/train.mp" 2>/dev/null
+        "$SL_BIN" gen --model "$head" --dim "$dim" "${k[@]}" "${stream[@]}" --samples 80 --seed 4 \
+            --labelled-fraction 0 --output "$data/eval.mp" 2>/dev/null
+        if [ "$form" = mixed ]; then
+            "$PY" "$SRC/tests/integration/onnx_mixed_samples.py" "$data/eval.mp" "$dim"
+        fi
     fi
+    ln -s "$data/train.mp" "$d/train.mp"
+    ln -s "$data/eval.mp" "$d/eval.mp"
     local learn=(--model "$head" --dim "$dim" "${k[@]}" --hidden "$hidden" --activation "$act"
         --batch-size 16 --seed 9 --lr 0.05)
     "$SL_BIN" replay "${learn[@]}" --input "$d/train.mp" --output /dev/null \
