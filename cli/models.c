@@ -9,8 +9,8 @@
 #include <cjson/cJSON.h>
 
 #include "cli/commands.h"
+#include "cli/export.h"
 #include "cli/options.h"
-#include "common/buf.h"
 #include "common/fileio.h"
 #include "model/safetensors.h"
 #include "store/keys.h"
@@ -29,15 +29,24 @@ static const char usage[] =
     "  rollback V           make V head (--reason TEXT is audited; --rewind also moves\n"
     "                       running workers back to V's offsets); workers follow in ~1 s\n"
     "  pin V / unpin V      retention never drops a pinned version\n"
-    "  export V --out F     V's weights as safetensors (torch.nn.Sequential names)\n"
+    "  export V --out F     V's weights as safetensors (torch.nn.Sequential names), or as\n"
+    "                       ONNX with --format onnx or an F ending in .onnx\n"
     "  import F             F's weights as a new version whose parent is head; it\n"
     "                       becomes head (architecture from head, else from the file)";
+
+/* What `export` was asked for, checked before Redis is reached. */
+typedef struct export_args {
+    uint64_t version;
+    const char *out;
+    sl_export_format_t format;
+} export_args_t;
 
 typedef struct models {
     sl_opts_t *opts;
     sl_redis_t *redis;
     sl_snapshot_t *snap;
     int json;
+    export_args_t exp;
     char err[1024];
 } models_t;
 
@@ -293,32 +302,56 @@ static int cmd_pin(models_t *m, int on) {
     return 0;
 }
 
-static int cmd_export(models_t *m) {
-    uint64_t v;
-    if (parse_version(m, "export", &v) != 0)
-        return fail(m, 2);
-    const char *out = NULL;
-    if (sl_opts_str(m->opts, "out", &out) != SL_OK || !out || !*out) {
-        snprintf(m->err, sizeof m->err, "export: --out FILE.safetensors is required");
-        return fail(m, 2);
+/* Reads export's version, --out and --format into m->exp; 0, or 2 (usage)
+ * with m->err set. Needs no connection, so usage errors come first. */
+static int export_usage(models_t *m) {
+    export_args_t *a = &m->exp;
+    if (parse_version(m, "export", &a->version) != 0)
+        return 2;
+    if (sl_opts_str(m->opts, "out", &a->out) != SL_OK || !a->out || !*a->out) {
+        snprintf(m->err, sizeof m->err,
+                 "export: --out FILE is required (FILE.safetensors, or FILE.onnx for ONNX)");
+        return 2;
     }
+    int idx;
+    const char *format = NULL;
+    char why[512];
+    sl_err_t err = sl_opts_choice(m->opts, "format", &idx, why, sizeof why);
+    if (err == SL_OK) /* the option's choices are "safetensors|onnx" */
+        format = idx == 1 ? "onnx" : "safetensors";
+    else if (err != SL_ERR_EOF)
+        goto bad;
+    if (sl_export_pick(format, a->out, "--out", &a->format, why, sizeof why) == SL_OK)
+        return 0;
+bad:
+    snprintf(m->err, sizeof m->err, "export: %s", why);
+    return 2;
+}
+
+static int cmd_export(models_t *m) {
+    const export_args_t *a = &m->exp;
+    const char *name = NULL, *fmt_name = a->format == SL_EXPORT_ONNX ? "ONNX" : "safetensors";
+    sl_opts_str(m->opts, "model-name", &name);
     sl_learner_t *l = NULL;
     sl_snap_meta_t meta;
-    sl_err_t err = sl_snapshot_load(m->snap, v, NULL, &l, &meta, m->err, sizeof m->err);
+    sl_err_t err = sl_snapshot_load(m->snap, a->version, NULL, &l, &meta, m->err, sizeof m->err);
     if (err != SL_OK)
         return fail(m, 1);
-    sl_buf_t buf = {0};
-    err = sl_safetensors_export(sl_learner_model(l), &buf);
-    if (err != SL_OK)
-        snprintf(m->err, sizeof m->err, "export: out of memory");
-    else
-        err = sl_fileio_write_atomic(out, buf.data, buf.len, m->err, sizeof m->err);
-    sl_buf_free(&buf);
+    sl_onnx_meta_t om = {.model_name = name,
+                         .version = meta.version,
+                         .parent = meta.parent,
+                         .created_at = meta.created_at,
+                         .samples = meta.samples,
+                         .step = meta.step};
+    char why[512];
+    err = sl_export_write(l, a->format, &om, a->out, why, sizeof why);
     sl_learner_destroy(l);
     sl_snap_meta_clear(&meta);
-    if (err != SL_OK)
-        return fail(m, 1);
-    printf("version %" PRIu64 " exported to %s\n", v, out);
+    if (err != SL_OK) {
+        snprintf(m->err, sizeof m->err, "export %" PRIu64 " as %s: %s", a->version, fmt_name, why);
+        return fail(m, sl_export_exit_code(err));
+    }
+    printf("version %" PRIu64 " exported to %s (%s)\n", a->version, a->out, fmt_name);
     return 0;
 }
 
@@ -477,6 +510,8 @@ int sl_cmd_models(int argc, char **argv) {
         snprintf(m.err, sizeof m.err, "unknown subcommand \"%s\" (see streamlearn models --help)",
                  sub);
         rc = fail(&m, 2);
+    } else if (!strcmp(sub, "export") && (rc = export_usage(&m)) != 0) {
+        rc = fail(&m, rc);
     } else if ((rc = setup(&m, sub)) != 0) {
         rc = fail(&m, rc);
     } else if (!strcmp(sub, "list")) {

@@ -34,7 +34,7 @@ const sl_optdef_t sl_optdefs[] = {
     {"activation", SL_OPT_CHOICE, L, "relu", "relu|tanh|sigmoid", "model", "activation between layers", 0},
     {"seed", SL_OPT_UINT, L | G, "0", NULL, "model", "seed of the weight initialisation (and of gen's stream)", 0},
     {"init", SL_OPT_STR, L, NULL, NULL, "model", "start from these weights (safetensors, nn.Sequential names)", 0},
-    {"save", SL_OPT_STR, P, NULL, NULL, "model", "write the final weights here (safetensors)", 0},
+    {"save", SL_OPT_STR, P, NULL, NULL, "model", "write the final weights here: safetensors, or ONNX when the file ends in .onnx", 0},
     /* optimizer */
     {"optimizer", SL_OPT_CHOICE, L, "adam", "sgd|adam|adamw|adagrad|rmsprop|ftrl", "optimizer", "optimizer (torch.optim semantics; ftrl = FTRL-Proximal)", 0},
     {"lr", SL_OPT_DOUBLE, L, NULL, NULL, "optimizer", "learning rate (default: torch's for the optimizer; sgd 0.01)", 0},
@@ -93,7 +93,8 @@ const sl_optdef_t sl_optdefs[] = {
     {"json", SL_OPT_BOOL, M, "false", NULL, "models", "machine-readable output", 0},
     {"reason", SL_OPT_STR, M, NULL, NULL, "models", "rollback: reason recorded in the audit log", 0},
     {"rewind", SL_OPT_BOOL, M, "false", NULL, "models", "rollback: also move consumers back to the version's offsets", 0},
-    {"out", SL_OPT_STR, M, NULL, NULL, "models", "export: output safetensors file", 0},
+    {"out", SL_OPT_STR, M, NULL, NULL, "models", "export: output file (safetensors, or ONNX when it ends in .onnx)", 0},
+    {"format", SL_OPT_CHOICE, M, NULL, "safetensors|onnx", "models", "export: file format (default: from the --out extension, else safetensors)", 0},
     {"model", SL_OPT_CHOICE, M, NULL, "linear|logistic|softmax", "models", "import with no head: head of a one-output file without streamlearn metadata (default logistic)", 0},
     {"activation", SL_OPT_CHOICE, M, NULL, "relu|tanh|sigmoid", "models", "import with no head: activation when the file does not say (default relu)", 0},
     {"optimizer", SL_OPT_CHOICE, M, "adam", "sgd|adam|adamw|adagrad|rmsprop|ftrl", "models", "import with no head: optimizer of the new version", 0},

@@ -7,16 +7,15 @@
 #include <string.h>
 
 #include "cli/commands.h"
+#include "cli/export.h"
 #include "cli/learnconf.h"
 #include "cli/options.h"
 #include "common/buf.h"
-#include "common/fileio.h"
 #include "common/log.h"
 #include "consumer/batch.h"
 #include "consumer/decode.h"
 #include "consumer/encode.h"
 #include "consumer/msgscan.h"
-#include "model/safetensors.h"
 
 #define OUT_FLUSH_BYTES ((size_t)1 << 20)
 #define READ_CHUNK ((size_t)1 << 20)
@@ -210,15 +209,14 @@ static void log_summary(replay_t *r, double seconds) {
            SL_DBL("window_rmse", win.rmse));
 }
 
-static int save_weights(replay_t *r, const char *path) {
-    sl_buf_t st = {0};
-    char why[256];
-    sl_err_t err = sl_safetensors_export(sl_learner_model(r->learner), &st);
-    if (err == SL_OK)
-        err = sl_fileio_write_atomic(path, st.data, st.len, why, sizeof why);
-    else
-        snprintf(why, sizeof why, "%s", sl_err_str(err));
-    sl_buf_free(&st);
+/* Writes the final weights to `path` in fmt (ONNX: with what replay knows of
+ * their provenance). */
+static int save_weights(replay_t *r, const char *path, sl_export_format_t fmt) {
+    char why[512], now[40];
+    sl_format_rfc3339(sl_wall_ms(), now, sizeof now);
+    sl_learner_counters_t c = sl_learner_counters(r->learner);
+    sl_onnx_meta_t meta = {.created_at = now, .samples = c.samples, .step = c.step};
+    sl_err_t err = sl_export_write(r->learner, fmt, &meta, path, why, sizeof why);
     if (err != SL_OK) {
         sl_log(SL_LOG_ERROR, "cannot save weights", SL_STR("path", path), SL_STR("error", why));
         return -1;
@@ -252,6 +250,12 @@ int sl_cmd_replay(int argc, char **argv) {
     sl_opts_str(o, "output", &r.out_name);
     const char *save = NULL;
     sl_opts_str(o, "save", &save);
+    sl_export_format_t save_fmt = SL_EXPORT_SAFETENSORS;
+    if (save && (sl_export_pick(NULL, save, "--save", &save_fmt, errstr, sizeof errstr) != SL_OK ||
+                 sl_export_check(save_fmt, &r.conf.model, 0, errstr, sizeof errstr) != SL_OK)) {
+        fprintf(stderr, "streamlearn replay: --save %s: %s\n", save, errstr);
+        goto out;
+    }
 
     r.learner = sl_learnconf_create(&r.conf, &code, errstr, sizeof errstr);
     if (!r.learner) {
@@ -290,7 +294,7 @@ int sl_cmd_replay(int argc, char **argv) {
         goto out;
     }
     log_summary(&r, (double)(sl_now_ms() - t0) / 1000.0);
-    if (save && save_weights(&r, save) != 0)
+    if (save && save_weights(&r, save, save_fmt) != 0)
         goto out;
     code = 0;
 out:
