@@ -272,17 +272,21 @@ int sl_cmd_run(int argc, char **argv) {
         code = 1;
         goto out;
     }
-    w = sl_worker_new(&r.wc, learner, &code, errstr, sizeof errstr);
-    if (!w) {
+    sl_err_t err = sl_worker_new(&r.wc, learner, &w, errstr, sizeof errstr);
+    if (err != SL_OK) {
         fprintf(stderr, "streamlearn run: %s\n", errstr);
+        code = err == SL_ERR_INVAL ? 2 : 1;
         goto out;
     }
     learner = NULL; /* owned by the worker */
     g_worker = w;
     if (r.ops && !atomic_load(&g_signals))
         sl_ops_set_phase(r.ops, SL_OPS_RUNNING);
-    code = atomic_load(&g_signals) ? 0 : sl_worker_run(w);
+    err = atomic_load(&g_signals) ? SL_OK : sl_worker_run(w);
     g_worker = NULL;
+    if (err != SL_OK)
+        fprintf(stderr, "streamlearn run: %s\n", sl_worker_error(w));
+    code = err == SL_OK ? 0 : 1;
     if (r.ops)
         sl_ops_set_phase(r.ops, SL_OPS_STOPPING);
     goto out;

@@ -328,28 +328,44 @@ static int snapshot_due(const sl_store_t *s) {
     return s->c.every_ms && sl_now_ms() - s->last_snap_ms >= s->c.every_ms;
 }
 
+/* Waits on the writer's condition variable (with mu held) until it
+ * signals or `until_ms` (sl_now_ms time) passes. */
+static void wait_writer(sl_store_t *s, uint64_t until_ms) {
+    uint64_t now = sl_now_ms();
+    if (now >= until_ms)
+        return;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t ns = (uint64_t)ts.tv_nsec + (until_ms - now) * 1000000ull;
+    ts.tv_sec += (time_t)(ns / 1000000000ull);
+    ts.tv_nsec = (long)(ns % 1000000000ull);
+    pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+}
+
 /* Revoke and stop: wait for the writer, snapshot, wait until it is durable. */
 static sl_err_t snapshot_now(sl_store_t *s, sl_worker_t *w) {
     uint64_t deadline = sl_now_ms() + s->c.final_timeout_ms;
     uint64_t id = 0;
     /* queue_snapshot declines while the writer is busy or has just posted a
-     * result; both pass quickly */
+     * result (taken at the next turn): wait for the writer to move */
     while (s->dirty && sl_now_ms() < deadline) {
         sl_err_t err = apply_results(s, w);
         if (err != SL_OK)
             return err;
         if ((id = queue_snapshot(s, w)) != 0)
             break;
-        sleep_ms(10);
+        pthread_mutex_lock(&s->mu);
+        if (s->job_state == JOB_RUNNING && !s->have_done && !s->sw_learner)
+            wait_writer(s, deadline);
+        else
+            wait_writer(s, sl_now_ms() + 10); /* declined for another reason: retry soon */
+        pthread_mutex_unlock(&s->mu);
     }
     if (id == 0)
         return apply_results(s, w);
     pthread_mutex_lock(&s->mu);
-    while (s->finished_job < id && !s->lease_lost && sl_now_ms() < deadline) {
-        pthread_mutex_unlock(&s->mu);
-        sleep_ms(10);
-        pthread_mutex_lock(&s->mu);
-    }
+    while (s->finished_job < id && !s->lease_lost && sl_now_ms() < deadline)
+        wait_writer(s, deadline);
     int ok = s->finished_job >= id;
     pthread_mutex_unlock(&s->mu);
     if (!ok)

@@ -134,6 +134,7 @@ static void renew_lease(sl_store_t *s) {
                SL_STR("model", s->name));
         pthread_mutex_lock(&s->mu);
         s->lease_lost = 1;
+        pthread_cond_broadcast(&s->cv);
         pthread_mutex_unlock(&s->mu);
     }
 }
