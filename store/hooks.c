@@ -188,6 +188,7 @@ static sl_err_t apply_results(sl_store_t *s, sl_worker_t *w) {
         sl_worker_set_durable(w, s->map, s->nmap);
         s->initial_durable = 0;
     }
+    int nomem = 0;
     pthread_mutex_lock(&s->mu);
     int lost = s->lease_lost;
     sl_partoff_t *done = NULL;
@@ -211,7 +212,7 @@ static sl_err_t apply_results(sl_store_t *s, sl_worker_t *w) {
     if (l) {
         size_t n = 0;
         sl_partoff_t *offs = rewind ? topic_offsets(s, &m, &n) : NULL;
-        sl_err_t err = sl_worker_replace_learner(w, l, offs, n);
+        sl_err_t err = rewind && !offs ? SL_ERR_NOMEM : sl_worker_replace_learner(w, l, offs, n);
         if (err != SL_OK) {
             sl_log(SL_LOG_ERROR, "cannot switch to the new head", SL_STR("model", s->name),
                    SL_U64("version", m.version), SL_STR("error", sl_err_str(err)));
@@ -219,7 +220,8 @@ static sl_err_t apply_results(sl_store_t *s, sl_worker_t *w) {
         } else {
             s->version = m.version;
             for (size_t i = 0; i < n; i++)
-                map_set(s, offs[i].partition, offs[i].offset);
+                if (map_set(s, offs[i].partition, offs[i].offset) != 0)
+                    nomem = 1;
             s->dirty = 0;
             pthread_mutex_lock(&s->mu);
             s->status.parent = m.parent;
@@ -233,24 +235,32 @@ static sl_err_t apply_results(sl_store_t *s, sl_worker_t *w) {
     pthread_mutex_lock(&s->mu);
     s->status.version = s->version;
     pthread_mutex_unlock(&s->mu);
+    if (nomem) {
+        sl_worker_fail(w, SL_ERR_NOMEM, "out of memory recording the offsets of version %llu",
+                       (unsigned long long)s->version);
+        return SL_ERR_NOMEM;
+    }
     if (lost) {
-        sl_log(SL_LOG_ERROR, "stopping: the model's lease is held by another worker",
-               SL_STR("model", s->name));
+        sl_worker_fail(w, SL_ERR_STATE, "the lease of model \"%s\" is held by another worker",
+                       s->name);
         return SL_ERR_STATE;
     }
     return SL_OK;
 }
 
-static void note_trained(sl_store_t *s, const sl_partoff_t *trained, size_t n) {
-    for (size_t i = 0; i < n; i++) {
-        size_t j;
-        for (j = 0; j < s->nmap && s->map[j].partition != trained[i].partition; j++)
-            ;
-        if (j == s->nmap || s->map[j].offset != trained[i].offset) {
-            if (trained[i].offset != SL_OFFSET_NONE)
-                map_set(s, trained[i].partition, trained[i].offset);
+/* Records the trained offsets for the next snapshot. SL_ERR_NOMEM (the
+ * worker must stop: a snapshot without this offset would train its samples
+ * again after a restart). */
+static sl_err_t note_trained(sl_store_t *s, sl_worker_t *w, const sl_partoff_t *trained, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (trained[i].offset != SL_OFFSET_NONE &&
+            map_set(s, trained[i].partition, trained[i].offset) != 0) {
+            sl_worker_fail(w, SL_ERR_NOMEM,
+                           "out of memory recording the trained offset of partition %d",
+                           (int)trained[i].partition);
+            return SL_ERR_NOMEM;
         }
-    }
+    return SL_OK;
 }
 
 /* Copies the learner and offsets into a new job for the writer. Returns its
@@ -392,10 +402,12 @@ static sl_err_t hook_batch_done(void *opaque, sl_worker_t *w, const sl_learner_t
     (void)learner; /* read through sl_worker_learner: a swap may replace it */
     (void)batch_index;
     sl_store_t *s = opaque;
-    note_trained(s, trained, n);
+    sl_err_t err = note_trained(s, w, trained, n);
+    if (err != SL_OK)
+        return err;
     s->batches_since++;
     s->dirty = 1;
-    sl_err_t err = apply_results(s, w);
+    err = apply_results(s, w);
     if (err == SL_OK && snapshot_due(s))
         queue_snapshot(s, w);
     return err;
@@ -405,8 +417,9 @@ static sl_err_t hook_tick(void *opaque, sl_worker_t *w, const sl_learner_t *lear
                           const sl_partoff_t *trained, size_t n) {
     (void)learner; /* read through sl_worker_learner: a swap may replace it */
     sl_store_t *s = opaque;
-    note_trained(s, trained, n);
-    sl_err_t err = apply_results(s, w);
+    sl_err_t err = note_trained(s, w, trained, n);
+    if (err == SL_OK)
+        err = apply_results(s, w);
     if (err == SL_OK && snapshot_due(s))
         queue_snapshot(s, w);
     return err;
@@ -419,16 +432,16 @@ static sl_err_t hook_revoke(void *opaque, sl_worker_t *w, const sl_learner_t *le
     (void)revoked;
     (void)nrevoked;
     sl_store_t *s = opaque;
-    note_trained(s, trained, n);
-    return snapshot_now(s, w);
+    sl_err_t err = note_trained(s, w, trained, n);
+    return err != SL_OK ? err : snapshot_now(s, w);
 }
 
 static sl_err_t hook_stop(void *opaque, sl_worker_t *w, const sl_learner_t *learner,
                           const sl_partoff_t *trained, size_t n) {
     (void)learner; /* read through sl_worker_learner: a swap may replace it */
     sl_store_t *s = opaque;
-    note_trained(s, trained, n);
-    return snapshot_now(s, w);
+    sl_err_t err = note_trained(s, w, trained, n);
+    return err != SL_OK ? err : snapshot_now(s, w);
 }
 
 static uint64_t hook_version(void *opaque) {
