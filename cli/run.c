@@ -142,6 +142,18 @@ static int start_embedded(run_t *r, char *errstr, size_t errstr_size) {
             return -1;
     }
     r->wc.brokers = sl_devkafka_bootstraps(r->dev);
+    /* The mock broker holds a fetch that finds nothing for the whole
+     * fetch.wait.max.ms (500 ms by default) even when data arrives: the
+     * worker would stall that long each time it catches up. load_kafka left
+     * room for this one property. */
+    int wait_set = 0;
+    for (size_t i = 0; i < r->wc.nprops; i++)
+        wait_set |= !strcmp(r->props[i].name, "fetch.wait.max.ms") ||
+                    !strcmp(r->props[i].name, "consumer.fetch.wait.max.ms");
+    if (!wait_set) {
+        r->props[r->wc.nprops++] = (sl_kconf_prop_t){"consumer.fetch.wait.max.ms", "10"};
+        r->wc.props = r->props;
+    }
     sl_log(SL_LOG_INFO, "embedded Kafka cluster started (development only)",
            SL_STR("bootstrap", r->wc.brokers));
     return 0;
