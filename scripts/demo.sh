@@ -108,7 +108,9 @@ def rollback(head):
     out = subprocess.run(models + ["list", "--json"], check=True, capture_output=True, text=True).stdout
     versions = json.loads(out)
     head = next((v["version"] for v in versions if v["head"]), head)
-    older = [v for v in versions if v["samples"] <= drift and v["version"] != head]
+    # a version retention dropped between list and read shows with samples null
+    older = [v for v in versions
+             if v["samples"] is not None and v["samples"] <= drift and v["version"] != head]
     if not older:
         older = [v for v in versions if v["version"] != head]
     if not older:
