@@ -4,7 +4,8 @@
  * every sample map packs one prediction map {id, pred, version, step} into a
  * buffer written to the output. No learning: the floor of decode + encode
  * through msgpack-c. bench/replay.sh builds it with:
- *   gcc -O2 -std=c11 -D_GNU_SOURCE bench/msgpack_loop.c $(pkg-config --cflags --libs msgpack) -o msgpack_loop
+ *   gcc -O2 -std=c11 -D_GNU_SOURCE bench/msgpack_loop.c \
+ *       $(pkg-config --cflags --libs msgpack) -o msgpack_loop
  * usage: msgpack_loop INPUT OUTPUT   (prints "N samples/s" on stderr) */
 #include <msgpack.h>
 #include <stdio.h>
