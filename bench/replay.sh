@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The replay benchmark (issue: learning pipeline), side by side with the
-# PyTorch peer over the same file, on one core:
+# PyTorch peer over the same file, on one core, and with a C loop through
+# msgpack-c's generic decoder and encoder (bench/msgpack_loop.c):
 #   bench/replay.sh [N]          N samples (default 1000000)
 # Needs /usr/bin/python3 with torch and msgpack (python3-torch, python3-msgpack).
 # Prints a table with ratios and writes bench/results/replay.json.
@@ -14,6 +15,8 @@ mkdir -p "$data" bench/results
 cmake -S . -B build/bench -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build/bench -j2 --target streamlearn >/dev/null
 bin=$(pwd)/build/bench/streamlearn
+gcc -O2 -std=c11 -D_GNU_SOURCE bench/msgpack_loop.c $(pkg-config --cflags --libs msgpack) \
+  -o "$data/msgpack_loop"
 
 gen() { # file n args...: a labelled stream from `streamlearn gen` (float32 values)
   local f=$1 n=$2; shift 2
@@ -87,4 +90,29 @@ for r in "${results[@]}"; do
   json+="{\"case\":\"$label\",\"samples\":$samples,\"streamlearn\":{\"samples_per_s\":$srate,\"wall_s\":$swall,\"cpu_s\":$scpu,\"rss_kb\":$srss},\"pytorch\":{\"samples_per_s\":$trate,\"wall_s\":$twall,\"cpu_s\":$tcpu,\"rss_kb\":$trss},\"speedup\":$ratio},"
 done
 echo "${json%,}]" > bench/results/replay.json
+
+# Side by side with the C comparison loop (bench/msgpack_loop.c: msgpack-c's
+# generic unpacker per sample, one prediction map packed per sample, no
+# learning), the median of three runs of each, alternating.
+rate_c() { sed -n 's/.*: \([0-9]*\) samples\/s$/\1/p' "$data/log.c-$1" | tail -1; }
+printf '\n%-8s %14s %14s %8s\n' case "streamlearn/s" "msgpack-c/s" ratio
+cj="["
+for label in dense32 bin32; do
+  f=$data/$([ $label = dense32 ] && echo "dense32-$n" || echo "bin32-$n").msgpack
+  sl=() c=()
+  for i in 1 2 3; do
+    run "sl-$label-c$i" env OPENBLAS_NUM_THREADS=1 $bin replay --model logistic --dim 32 \
+      --optimizer adam --batch-size 256 --input "$f" --output /dev/null >/dev/null
+    sl+=("$(rate_sl "$label-c$i")")
+    run "c-$label-$i" "$data/msgpack_loop" "$f" /dev/null >/dev/null
+    c+=("$(rate_c "$label-$i")")
+  done
+  s_med=$(printf '%s\n' "${sl[@]}" | sort -g | sed -n 2p)
+  c_med=$(printf '%s\n' "${c[@]}" | sort -g | sed -n 2p)
+  ratio=$(printf "%.2f" "$(echo "scale=4; $s_med / $c_med" | bc)")
+  printf '%-8s %14.0f %14.0f %7sx\n' "$label" "$s_med" "$c_med" "$ratio"
+  cj+="{\"case\":\"$label\",\"samples\":$n,\"streamlearn_per_s\":$(printf '%.0f' "$s_med"),\"msgpack_c_loop_per_s\":$c_med,\"ratio\":$ratio,\"command\":\"bench/replay.sh $n\"},"
+done
+echo "${cj%,}]" > bench/results/replay_c_loop.json
+echo "wrote bench/results/replay_c_loop.json"
 echo "wrote bench/results/replay.json"

@@ -16,6 +16,7 @@
 #include "consumer/decode.h"
 #include "consumer/encode.h"
 #include "consumer/msgscan.h"
+#include "consumer/runner.h"
 
 #define OUT_FLUSH_BYTES ((size_t)1 << 20)
 #define READ_CHUNK ((size_t)1 << 20)
@@ -33,12 +34,11 @@ typedef struct replay {
     sl_learner_t *learner;
     sl_decoder_t *decoder;
     sl_batch_t *batch;
-    float *pred; /* batch_size * out_dim */
-    uint32_t out_dim;
+    sl_runner_t *runner;
     FILE *in, *out;
     const char *in_name, *out_name;
     sl_buf_t outbuf;
-    uint64_t objects, samples, bad, labelled, refused;
+    uint64_t objects;
     sl_ratelimit_t bad_log;
 } replay_t;
 
@@ -54,61 +54,32 @@ static int flush_output(replay_t *r) {
 
 static void log_bad(replay_t *r, const sl_slot_view_t *v) {
     uint64_t suppressed = 0;
-    r->bad++;
     if (sl_ratelimit_allow(&r->bad_log, sl_now_ms(), &suppressed))
         sl_log(SL_LOG_WARN, "bad sample", SL_STR("error", v->error), SL_U64("object", v->tag),
                SL_U64("suppressed", suppressed));
 }
 
-/* Runs rows [0, nrows) of the batch through the learner (nrows may be 0:
- * then only bad-sample slots are pending) and emits their slots in order. */
-static int run_rows(replay_t *r, size_t nrows) {
-    uint64_t step = sl_learner_counters(r->learner).step;
-    if (nrows > 0) {
-        sl_input_t x;
-        sl_targets_t t;
-        sl_batch_view(r->batch, 0, nrows, &x, &t);
-        sl_batch_result_t res;
-        sl_err_t err = sl_learner_batch(r->learner, &x, &t, r->pred, &res);
-        if (err != SL_OK) {
-            sl_log(SL_LOG_ERROR, "learning step failed", SL_STR("error", sl_err_str(err)));
-            return -1;
-        }
-        r->labelled += res.n_labelled;
-        if (res.refused) {
-            r->refused++;
-            sl_log(SL_LOG_WARN, "optimizer step refused: it would make weights non-finite",
-                   SL_U64("step", step), SL_DBL("loss", res.loss));
-        }
-    }
-    size_t nslots = sl_batch_cut(r->batch, nrows);
-    for (size_t i = 0; i < nslots; i++) {
-        sl_slot_view_t v;
-        sl_batch_slot(r->batch, i, &v);
-        sl_err_t err;
-        if (v.good) {
-            r->samples++;
-            err = sl_encode_prediction(&r->outbuf, v.id, v.id_len, r->conf.model.head,
-                                       r->pred + v.row * r->out_dim, r->out_dim, 0, step);
-        } else {
-            log_bad(r, &v);
-            err = sl_encode_error(&r->outbuf, v.id, v.id_len, v.error, 0, step);
-        }
-        if (err != SL_OK) {
-            sl_log(SL_LOG_ERROR, "cannot encode prediction", SL_STR("error", sl_err_str(err)));
-            return -1;
-        }
-    }
-    sl_batch_shift(r->batch, nrows);
-    if (r->outbuf.len >= OUT_FLUSH_BYTES)
-        return flush_output(r);
-    return 0;
+/* The runner's emit callback: one prediction (or error) map per sample. */
+static sl_err_t emit(void *opaque, const sl_runner_item_t *it) {
+    replay_t *r = opaque;
+    if (it->slot.good)
+        return sl_encode_prediction(&r->outbuf, it->slot.id, it->slot.id_len, r->conf.model.head,
+                                    it->out, it->out_dim, 0, it->step);
+    log_bad(r, &it->slot);
+    return sl_encode_error(&r->outbuf, it->slot.id, it->slot.id_len, it->slot.error, 0, it->step);
 }
 
-static int drain_full_batches(replay_t *r) {
-    while (sl_batch_rows(r->batch) >= r->conf.batch_size)
-        if (run_rows(r, r->conf.batch_size) != 0)
-            return -1;
+/* Runs full batches (all that is left when flush), then writes the output
+ * once it passes OUT_FLUSH_BYTES. */
+static int run_batches(replay_t *r, int flush) {
+    char why[256] = "";
+    sl_err_t err = sl_runner_run(r->runner, r->batch, flush, emit, r, why, sizeof why);
+    if (err != SL_OK) {
+        sl_log(SL_LOG_ERROR, "replay stopped", SL_STR("error", why[0] ? why : sl_err_str(err)));
+        return -1;
+    }
+    if (r->outbuf.len >= OUT_FLUSH_BYTES)
+        return flush_output(r);
     return 0;
 }
 
@@ -149,7 +120,7 @@ static int replay_stream(replay_t *r) {
                 goto out;
             }
             start += sr.len;
-            if (drain_full_batches(r) != 0)
+            if (sl_batch_rows(r->batch) >= r->conf.batch_size && run_batches(r, 0) != 0)
                 goto out;
             break;
         }
@@ -187,7 +158,7 @@ static int replay_stream(replay_t *r) {
             break;
         }
     }
-    if (run_rows(r, sl_batch_rows(r->batch)) != 0 || flush_output(r) != 0)
+    if (run_batches(r, 1) != 0 || flush_output(r) != 0)
         goto out;
     rc = 0;
 out:
@@ -199,10 +170,11 @@ static void log_summary(replay_t *r, double seconds) {
     const sl_metrics_t *m = sl_learner_metrics(r->learner);
     sl_metrics_view_t all = sl_metrics_total(m), win = sl_metrics_window(m);
     sl_learner_counters_t c = sl_learner_counters(r->learner);
+    sl_runner_counts_t n = sl_runner_counts(r->runner);
     sl_log(SL_LOG_INFO, "replay finished", SL_U64("objects", r->objects),
-           SL_U64("samples", r->samples), SL_U64("labelled", r->labelled), SL_U64("bad", r->bad),
-           SL_U64("steps", c.step), SL_U64("refused_steps", r->refused), SL_DBL("seconds", seconds),
-           SL_DBL("samples_per_s", seconds > 0 ? (double)r->samples / seconds : 0),
+           SL_U64("samples", n.predicted), SL_U64("labelled", n.labelled), SL_U64("bad", n.bad),
+           SL_U64("steps", c.step), SL_U64("refused_steps", n.refused), SL_DBL("seconds", seconds),
+           SL_DBL("samples_per_s", seconds > 0 ? (double)n.predicted / seconds : 0),
            SL_DBL("loss", all.loss), SL_DBL("accuracy", all.accuracy), SL_DBL("mae", all.mae),
            SL_DBL("rmse", all.rmse), SL_DBL("window_loss", win.loss),
            SL_DBL("window_accuracy", win.accuracy), SL_DBL("window_mae", win.mae),
@@ -267,12 +239,13 @@ int sl_cmd_replay(int argc, char **argv) {
                              .classes = r.conf.model.classes,
                              .max_message_bytes = r.conf.max_message_bytes};
     code = 1;
-    r.out_dim = sl_model_out_dim(sl_learner_model(r.learner));
+    sl_runner_config_t rc = {.batch_size = r.conf.batch_size};
     r.decoder = sl_decoder_new(&dc, errstr, sizeof errstr);
+    r.runner = r.decoder ? sl_runner_new(&rc, r.learner, errstr, sizeof errstr) : NULL;
     r.batch = sl_batch_new(r.conf.model.dim, r.conf.batch_size);
-    r.pred = malloc((size_t)r.conf.batch_size * r.out_dim * sizeof *r.pred);
-    if (!r.decoder || !r.batch || !r.pred) {
-        fprintf(stderr, "streamlearn replay: %s\n", r.decoder ? "out of memory" : errstr);
+    if (!r.decoder || !r.runner || !r.batch) {
+        fprintf(stderr, "streamlearn replay: %s\n",
+                r.decoder && r.runner ? "out of memory" : errstr);
         goto out;
     }
     r.in = open_stream(r.in_name, 0);
@@ -305,7 +278,7 @@ out:
         code = 1;
     }
     sl_buf_free(&r.outbuf);
-    free(r.pred);
+    sl_runner_destroy(r.runner);
     sl_batch_destroy(r.batch);
     sl_decoder_destroy(r.decoder);
     sl_learner_destroy(r.learner);

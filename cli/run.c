@@ -142,6 +142,18 @@ static int start_embedded(run_t *r, char *errstr, size_t errstr_size) {
             return -1;
     }
     r->wc.brokers = sl_devkafka_bootstraps(r->dev);
+    /* The mock broker holds a fetch that finds nothing for the whole
+     * fetch.wait.max.ms (500 ms by default) even when data arrives: the
+     * worker would stall that long each time it catches up. load_kafka left
+     * room for this one property. */
+    int wait_set = 0;
+    for (size_t i = 0; i < r->wc.nprops; i++)
+        wait_set |= !strcmp(r->props[i].name, "fetch.wait.max.ms") ||
+                    !strcmp(r->props[i].name, "consumer.fetch.wait.max.ms");
+    if (!wait_set) {
+        r->props[r->wc.nprops++] = (sl_kconf_prop_t){"consumer.fetch.wait.max.ms", "10"};
+        r->wc.props = r->props;
+    }
     sl_log(SL_LOG_INFO, "embedded Kafka cluster started (development only)",
            SL_STR("bootstrap", r->wc.brokers));
     return 0;
@@ -272,17 +284,21 @@ int sl_cmd_run(int argc, char **argv) {
         code = 1;
         goto out;
     }
-    w = sl_worker_new(&r.wc, learner, &code, errstr, sizeof errstr);
-    if (!w) {
+    sl_err_t err = sl_worker_new(&r.wc, learner, &w, errstr, sizeof errstr);
+    if (err != SL_OK) {
         fprintf(stderr, "streamlearn run: %s\n", errstr);
+        code = err == SL_ERR_INVAL ? 2 : 1;
         goto out;
     }
     learner = NULL; /* owned by the worker */
     g_worker = w;
     if (r.ops && !atomic_load(&g_signals))
         sl_ops_set_phase(r.ops, SL_OPS_RUNNING);
-    code = atomic_load(&g_signals) ? 0 : sl_worker_run(w);
+    err = atomic_load(&g_signals) ? SL_OK : sl_worker_run(w);
     g_worker = NULL;
+    if (err != SL_OK)
+        fprintf(stderr, "streamlearn run: %s\n", sl_worker_error(w));
+    code = err == SL_OK ? 0 : 1;
     if (r.ops)
         sl_ops_set_phase(r.ops, SL_OPS_STOPPING);
     goto out;

@@ -92,10 +92,6 @@ void sl_decoder_destroy(sl_decoder_t *d) {
     free(d);
 }
 
-const sl_decode_config_t *sl_decoder_config(const sl_decoder_t *d) {
-    return &d->cfg;
-}
-
 static int msg_fail(sl_decoder_t *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int msg_fail(sl_decoder_t *d, const char *fmt, ...) {
     if (!d->msg_bad) {
@@ -401,7 +397,7 @@ static void field_id(sample_t *s, const sl_mp_head_t *h, const uint8_t *p, const
     case SL_MP_ARRAY:
     case SL_MP_MAP:
     case SL_MP_EXT: fail(s, "id: expected a scalar, got %s", sl_mp_kind_name(h->kind)); return;
-    default: s->id = p, s->id_len = (size_t)(vend - p);
+    default: s->id = p; s->id_len = (size_t)(vend - p);
     }
 }
 
@@ -446,8 +442,15 @@ static sl_err_t decode_sample(sl_decoder_t *d, rd_t *r, uint32_t open, uint64_t 
     open++;
     sample_t s;
     s.have_x = s.have_y = s.have_w = s.have_id = 0;
-    s.sparse = 0, s.nnz = 0, s.labelled = 0, s.y = 0.0f, s.w = 1.0f;
-    s.id = NULL, s.id_len = 0, s.bad = 0, s.err[0] = '\0';
+    s.sparse = 0;
+    s.nnz = 0;
+    s.labelled = 0;
+    s.y = 0.0f;
+    s.w = 1.0f;
+    s.id = NULL;
+    s.id_len = 0;
+    s.bad = 0;
+    s.err[0] = '\0';
 
     for (uint64_t i = 0; i < h.len; i++) {
         const uint8_t *kstart = r->p;
@@ -536,12 +539,14 @@ static sl_err_t decode_sample(sl_decoder_t *d, rd_t *r, uint32_t open, uint64_t 
  * message is bad as a whole. */
 static sl_err_t decode_body(sl_decoder_t *d, const uint8_t *msg, size_t len, uint64_t tag,
                             sl_batch_t *b, sl_decode_result_t *res) {
-    if (len > d->cfg.max_message_bytes)
-        return msg_fail(d, "message: %zu bytes over the %zu-byte limit", len,
-                        d->cfg.max_message_bytes),
-               SL_OK;
-    if (len == 0)
-        return msg_fail(d, "message: empty"), SL_OK;
+    if (len > d->cfg.max_message_bytes) {
+        msg_fail(d, "message: %zu bytes over the %zu-byte limit", len, d->cfg.max_message_bytes);
+        return SL_OK;
+    }
+    if (len == 0) {
+        msg_fail(d, "message: empty");
+        return SL_OK;
+    }
     rd_t r = {msg, msg + len};
     sl_mp_head_t h;
     if (!rd_head(d, &r, &h))
@@ -557,10 +562,11 @@ static sl_err_t decode_body(sl_decoder_t *d, const uint8_t *msg, size_t len, uin
         r.p = msg;
         if (!rd_skip(d, &r, 0))
             return SL_OK;
-        if (r.p == r.end)
-            return msg_fail(d, "message: expected a sample map or an array of sample maps, got %s",
-                            sl_mp_kind_name(h.kind)),
-                   SL_OK;
+        if (r.p == r.end) {
+            msg_fail(d, "message: expected a sample map or an array of sample maps, got %s",
+                     sl_mp_kind_name(h.kind));
+            return SL_OK;
+        }
     }
     if (e == SL_OK && !d->msg_bad && r.p != r.end)
         msg_fail(d, "message: %zu trailing bytes after the %s", (size_t)(r.end - r.p),
@@ -579,7 +585,12 @@ sl_err_t sl_decode_message(sl_decoder_t *d, const uint8_t *msg, size_t len, uint
     d->msg_bad = 0;
     size_t slots0 = sl_batch_slots(b);
     sl_err_t e = decode_body(d, msg, len, tag, b, res);
-    if (e != SL_OK || !d->msg_bad)
+    if (e != SL_OK) { /* out of memory: the batch is as it was */
+        sl_batch_truncate(b, slots0);
+        res->good = res->bad = 0;
+        return e;
+    }
+    if (!d->msg_bad)
         return e;
     sl_batch_truncate(b, slots0);
     res->good = res->bad = 0;

@@ -41,9 +41,6 @@ sl_decoder_t *sl_decoder_new(const sl_decode_config_t *cfg, char *errstr, size_t
 /* Frees the decoder; NULL is a no-op. */
 void sl_decoder_destroy(sl_decoder_t *d);
 
-/* The checked config (max_message_bytes resolved); valid for the decoder's life. */
-const sl_decode_config_t *sl_decoder_config(const sl_decoder_t *d);
-
 /* Decodes one message (a Kafka value or one top-level replay object) of len
  * bytes and appends one slot per sample to b, in order, each tagged `tag`:
  * a row for a good sample, an error slot (with a reason naming the key and
@@ -54,8 +51,8 @@ const sl_decode_config_t *sl_decoder_config(const sl_decoder_t *d);
  * message bytes are only read during the call (ids are copied).
  * Bad input is not a failure: returns SL_OK and res counts it. Returns
  * SL_ERR_MISMATCH if b->dim differs from the config (nothing appended), or
- * SL_ERR_NOMEM (the batch then holds the samples before the failing one, as
- * res counts them). */
+ * SL_ERR_NOMEM (nothing of this message appended: the batch is as before the
+ * call). */
 sl_err_t sl_decode_message(sl_decoder_t *d, const uint8_t *msg, size_t len, uint64_t tag,
                            sl_batch_t *b, sl_decode_result_t *res);
 

@@ -232,3 +232,18 @@ sl_err_t sl_learner_batch(sl_learner_t *l, const sl_input_t *x, const sl_targets
         *res = r;
     return SL_OK;
 }
+
+sl_err_t sl_learner_predict(sl_learner_t *l, const sl_input_t *x, float *out) {
+    if (x->n && !out)
+        return SL_ERR_INVAL;
+    if (x->dim != sl_model_config(l->model)->dim)
+        return SL_ERR_MISMATCH;
+    if (x->n == 0)
+        return SL_OK;
+    const float *logits;
+    sl_err_t err = sl_model_forward(l->model, x, &logits, NULL, 0);
+    if (err != SL_OK)
+        return err;
+    sl_model_outputs(l->model, logits, x->n, out);
+    return SL_OK;
+}

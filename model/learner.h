@@ -73,6 +73,13 @@ void sl_learner_params_changed(sl_learner_t *l);
 sl_err_t sl_learner_batch(sl_learner_t *l, const sl_input_t *x, const sl_targets_t *t, float *out,
                           sl_batch_result_t *res);
 
+/* The forward pass alone (a predictor's step): writes out[i * out_dim + j]
+ * as sl_learner_batch does, with the current weights, and changes nothing
+ * else: no metrics, no counters, no step. out must hold x->n * out_dim
+ * floats. SL_ERR_MISMATCH if x->dim differs from the model, SL_ERR_INVAL for
+ * a missing out, SL_ERR_RANGE for a CSR column >= dim, SL_ERR_NOMEM. */
+sl_err_t sl_learner_predict(sl_learner_t *l, const sl_input_t *x, float *out);
+
 /* Copies everything that makes src what it is - weights, optimizer state and
  * step count, counters, prequential metrics - into dst, which must have been
  * made with the same architecture, optimizer and metrics window (e.g. by

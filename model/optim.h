@@ -103,7 +103,6 @@ void sl_optim_set_steps(sl_optim_t *o, uint64_t steps);
  * exp_avg_sq; adagrad: sum; rmsprop: square_avg, then momentum_buffer when
  * momentum > 0; ftrl: z, n. Owned by the optimizer; i < sl_optim_n_state. */
 size_t sl_optim_n_state(const sl_optim_t *o);
-size_t sl_optim_n_params(const sl_optim_t *o);
 float *sl_optim_state(sl_optim_t *o, size_t i);
 
 #endif

@@ -330,10 +330,6 @@ const char *sl_redis_name(const sl_redis_t *r) {
     return r->name;
 }
 
-const char *sl_redis_last_error(const sl_redis_t *r) {
-    return r->last_error;
-}
-
 uint64_t sl_redis_failures(const sl_redis_t *r) {
     return r->failures;
 }
