@@ -81,5 +81,4 @@ read -r _ wsl csl _ <<<"$r_sl"; read -r _ wpt cpt _ <<<"$r_pt"; read -r _ wb _ _
 printf '\nstreamlearn CPU per sample = %.2f of the PyTorch worker'"'"'s; wall = %.2fx the bare loop\n' \
   "$(echo "$csl / $cpt" | bc -l)" "$(echo "$wsl / $wb" | bc -l)"
 echo "latency at 20000 samples/s offered (linger 20 ms): $lat"
-echo "${json%,}],\"latency\":$lat}" > bench/results/kafka.json
-echo "wrote bench/results/kafka.json"
+echo "${json%,}],\"latency\":$lat}" | $py bench/record.py kafka "bench/kafka.sh $n"

@@ -3,7 +3,7 @@
 # PyTorch peer over the same file, on one core:
 #   bench/replay.sh [N]          N samples (default 1000000)
 # Needs /usr/bin/python3 with torch and msgpack (python3-torch, python3-msgpack).
-# Prints a table with ratios and writes bench/results/replay.json.
+# Prints a table with ratios and writes bench/results/replay.json (bench/record.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-1000000}
@@ -86,5 +86,4 @@ for r in "${results[@]}"; do
     $((srss / 1024)) "$scpu" "$trate" $((trss / 1024)) "$tcpu" "$ratio"
   json+="{\"case\":\"$label\",\"samples\":$samples,\"streamlearn\":{\"samples_per_s\":$srate,\"wall_s\":$swall,\"cpu_s\":$scpu,\"rss_kb\":$srss},\"pytorch\":{\"samples_per_s\":$trate,\"wall_s\":$twall,\"cpu_s\":$tcpu,\"rss_kb\":$trss},\"speedup\":$ratio},"
 done
-echo "${json%,}]" > bench/results/replay.json
-echo "wrote bench/results/replay.json"
+echo "${json%,}]" | $py bench/record.py replay "bench/replay.sh $n"
