@@ -433,7 +433,7 @@ static int cmd_import(models_t *m) {
             snprintf(m->err, sizeof m->err, "import %s: %s", path, why);
             sl_learner_destroy(l);
             l = NULL;
-            code = 2;
+            code = err == SL_ERR_NOMEM ? 1 : 2;
         } else {
             sl_learner_params_changed(l);
         }

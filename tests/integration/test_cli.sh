@@ -212,6 +212,15 @@ err_has '"setting":"--activation"' "an activation without hidden layers warns"
 expect_exit 0 "plain adam" "$bin" replay --dim 4 --optimizer adam --lr 0.01 --input /dev/null --output /dev/null
 grep -q "setting ignored" "$tmp/err" && no "a setting that applies warned: $(cat "$tmp/err")" || ok "settings that apply do not warn"
 
+# run: snapshot and HTTP flags without what they apply to warn (the missing
+# --init then stops it before it connects anywhere: exit 2).
+expect_exit 2 "run with --model-name and --http-bind alone" "$bin" run --brokers embedded --input-topic i \
+  --output-topic o --dim 4 --model-name m --snapshot-every-ms 100 --http-bind 0.0.0.0 --init "$tmp/nope.safetensors"
+err_has '"setting":"--model-name"' "--model-name without --redis warns"
+err_has '"setting":"--snapshot-every-ms"' "--snapshot-every-ms without --redis warns"
+err_has '"setting":"--http-bind"' "--http-bind without --http-port warns"
+err_has "nope.safetensors" "then the missing --init file is named"
+
 # Boolean flags take --flag or --flag=false; a separate word is refused.
 expect_exit 2 "--nesterov false" "$bin" replay --dim 4 --optimizer sgd --momentum 0.9 --nesterov false --input /dev/null
 err_has "--nesterov takes no separate value" "a separate boolean word is refused"
