@@ -3,6 +3,7 @@
 #include "learnconf.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -50,29 +51,48 @@ static sl_err_t parse_hidden(const sl_opts_t *o, sl_model_config_t *m, char *err
         }                                                                                          \
     } while (0)
 
+/* The optimizer's real-valued flags and the config field each sets. */
+static const struct {
+    const char *flag;
+    size_t offset;
+} optim_reals[] = {
+    {"lr", offsetof(sl_optim_config_t, lr)},
+    {"momentum", offsetof(sl_optim_config_t, momentum)},
+    {"beta1", offsetof(sl_optim_config_t, beta1)},
+    {"beta2", offsetof(sl_optim_config_t, beta2)},
+    {"alpha", offsetof(sl_optim_config_t, alpha)},
+    {"eps", offsetof(sl_optim_config_t, eps)},
+    {"weight-decay", offsetof(sl_optim_config_t, weight_decay)},
+    {"ftrl-alpha", offsetof(sl_optim_config_t, ftrl_alpha)},
+    {"ftrl-beta", offsetof(sl_optim_config_t, ftrl_beta)},
+    {"l1", offsetof(sl_optim_config_t, l1)},
+    {"l2", offsetof(sl_optim_config_t, l2)},
+    {"clip-norm", offsetof(sl_optim_config_t, clip_norm)},
+};
+#define N_OPTIM_REALS (sizeof optim_reals / sizeof optim_reals[0])
+
+static double *optim_field(sl_optim_config_t *c, size_t i) {
+    return (double *)((char *)c + optim_reals[i].offset);
+}
+
 /* Warns about optimizer flags the chosen optimizer does not use (--momentum
  * with adam, ...). Which flags an optimizer uses is model/optim's knowledge:
  * sl_optim_config_resolve zeroes the fields its rule does not use, so a
  * probe config with every field set shows them. */
 static void warn_unused_optim_flags(const sl_opts_t *o, const sl_optim_config_t *chosen) {
     sl_optim_config_t probe = sl_optim_config_default(chosen->kind);
-    double *fields[] = {&probe.lr,        &probe.momentum, &probe.beta1,        &probe.beta2,
-                        &probe.alpha,     &probe.eps,      &probe.weight_decay, &probe.ftrl_alpha,
-                        &probe.ftrl_beta, &probe.l1,       &probe.l2,           &probe.clip_norm};
-    static const char *const flags[] = {"lr",        "momentum", "beta1",        "beta2",
-                                        "alpha",     "eps",      "weight-decay", "ftrl-alpha",
-                                        "ftrl-beta", "l1",       "l2",           "clip-norm"};
-    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
-        *fields[i] = 0.5;
+    for (size_t i = 0; i < N_OPTIM_REALS; i++)
+        *optim_field(&probe, i) = 0.5;
     probe.nesterov = 1;
     char why[256];
     if (sl_optim_config_resolve(&probe, why, sizeof why) != SL_OK)
         return; /* cannot tell: say nothing rather than something wrong */
     const char *opt = sl_optim_kind_name(chosen->kind);
-    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
-        if (*fields[i] == 0 && sl_opts_given(o, flags[i]))
+    for (size_t i = 0; i < N_OPTIM_REALS; i++)
+        if (*optim_field(&probe, i) == 0 && sl_opts_given(o, optim_reals[i].flag))
             sl_log(SL_LOG_WARN, "setting ignored: the optimizer does not use it",
-                   SL_STR("setting", sl_opts_origin(o, flags[i])), SL_STR("optimizer", opt));
+                   SL_STR("setting", sl_opts_origin(o, optim_reals[i].flag)),
+                   SL_STR("optimizer", opt));
     int nesterov = 0;
     char err[64];
     if (!probe.nesterov && sl_opts_given(o, "nesterov") &&
@@ -135,27 +155,9 @@ sl_err_t sl_learnconf_load(const sl_opts_t *o, sl_learnconf_t *c, char *errstr,
     sl_optim_kind_t kind;
     LOAD_CHOICE(o, "optimizer", sl_optim_kind_parse, &kind);
     c->optim = sl_optim_config_default(kind);
-    const double inf = INFINITY;
-    struct {
-        const char *name;
-        double *field;
-    } reals[] = {
-        {"lr", &c->optim.lr},
-        {"momentum", &c->optim.momentum},
-        {"beta1", &c->optim.beta1},
-        {"beta2", &c->optim.beta2},
-        {"alpha", &c->optim.alpha},
-        {"eps", &c->optim.eps},
-        {"weight-decay", &c->optim.weight_decay},
-        {"ftrl-alpha", &c->optim.ftrl_alpha},
-        {"ftrl-beta", &c->optim.ftrl_beta},
-        {"l1", &c->optim.l1},
-        {"l2", &c->optim.l2},
-        {"clip-norm", &c->optim.clip_norm},
-    };
-    for (size_t i = 0; i < sizeof reals / sizeof reals[0]; i++)
-        if ((err = opt_double(o, reals[i].name, -inf, inf, reals[i].field, errstr, errstr_size)) !=
-            SL_OK)
+    for (size_t i = 0; i < N_OPTIM_REALS; i++)
+        if ((err = opt_double(o, optim_reals[i].flag, -INFINITY, INFINITY,
+                              optim_field(&c->optim, i), errstr, errstr_size)) != SL_OK)
             return err;
     if ((err = sl_opts_bool(o, "nesterov", &c->optim.nesterov, errstr, errstr_size)) != SL_OK)
         return err;
