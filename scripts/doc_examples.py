@@ -243,14 +243,14 @@ def run_shell(text, work, env, ex):
     return ok, "" if ok else "exit status %d, expected %d" % (p.returncode, ex.exit), output
 
 
-def run_file(path, examples, binary, tmp, report):
+def run_file(path, examples, tmp, report):
     work = tempfile.mkdtemp(prefix=os.path.basename(path).replace(".", "_") + ".", dir=tmp)
     bindir = os.path.join(tmp, "bin")
     env = dict(os.environ)
     env["PATH"] = bindir + os.pathsep + env.get("PATH", "")
     env.pop("PYTHONPATH", None)
     kernel, redis = None, None
-    log_path = os.path.join(work, ".python-log")
+    log_path = work + ".python.log"  # beside the directory: examples see only their files
     log = open(log_path, "w")
     try:
         for ex in examples:
@@ -346,7 +346,7 @@ def main():
         os.symlink(PY, os.path.join(bindir, "python3"))
         for f, exs in runnable.items():
             if any(ex.skip is None for ex in exs):
-                run_file(f, exs, args.bin, tmp, report)
+                run_file(f, exs, tmp, report)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print("%d passed, %d failed, %d skipped (marked)" % (counts["ok"], counts["fail"],
