@@ -99,7 +99,7 @@ kill -TERM "$wk"; wait "$wk" || true
 lat=$(cat "$data/latency.json")
 snaps=$(grep -c '"snapshot published"' "$data/log.latency" || true)
 
-$py - "$n" "$data/rounds" "$lat" "$lat_s" "$snaps" <<'PY'
+$py - "$n" "$data/rounds" "$lat" "$lat_s" "$snaps" "$data/kafka_raw.json" <<'PY'
 import json, sys
 n, rounds, lat, lat_s, snaps = int(sys.argv[1]), sys.argv[2], json.loads(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
 runs = {}
@@ -130,7 +130,7 @@ lat.update({"offered_per_s": 20000, "seconds": lat_s, "linger_ms": 20, "snapshot
             "snapshots_published": snaps})
 print(f"latency at 20000 samples/s for {lat_s} s (linger 20 ms, snapshots every 2 s, {snaps} published): "
       f"p50 {lat['p50_ms']} ms, p99 {lat['p99_ms']} ms, max {lat['max_ms']} ms over {lat['n']} samples")
-json.dump({"samples": n, "command": "bench/kafka.sh", "workers": [best[k] for k in ("streamlearn", "pytorch", "bare")],
-           "ratios": ratios, "latency": lat}, open("bench/results/kafka.json", "w"))
-print("wrote bench/results/kafka.json")
+json.dump({"samples": n, "workers": [best[k] for k in ("streamlearn", "pytorch", "bare")],
+           "ratios": ratios, "latency": lat}, open(sys.argv[6], "w"))
 PY
+$py bench/record.py kafka "bench/kafka.sh $n" "$data/kafka_raw.json"

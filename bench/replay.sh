@@ -4,7 +4,7 @@
 # msgpack-c's generic decoder and encoder (bench/msgpack_loop.c):
 #   bench/replay.sh [N]          N samples (default 1000000)
 # Needs /usr/bin/python3 with torch and msgpack (python3-torch, python3-msgpack).
-# Prints a table with ratios and writes bench/results/replay.json.
+# Prints a table with ratios and writes bench/results/replay.json (bench/record.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-1000000}
@@ -89,7 +89,7 @@ for r in "${results[@]}"; do
     $((srss / 1024)) "$scpu" "$trate" $((trss / 1024)) "$tcpu" "$ratio"
   json+="{\"case\":\"$label\",\"samples\":$samples,\"streamlearn\":{\"samples_per_s\":$srate,\"wall_s\":$swall,\"cpu_s\":$scpu,\"rss_kb\":$srss},\"pytorch\":{\"samples_per_s\":$trate,\"wall_s\":$twall,\"cpu_s\":$tcpu,\"rss_kb\":$trss},\"speedup\":$ratio},"
 done
-echo "${json%,}]" > bench/results/replay.json
+echo "${json%,}]" | $py bench/record.py replay "bench/replay.sh $n"
 
 # Side by side with the C comparison loop (bench/msgpack_loop.c: msgpack-c's
 # generic unpacker per sample, one prediction map packed per sample, no
@@ -113,6 +113,4 @@ for label in dense32 bin32; do
   printf '%-8s %14.0f %14.0f %7sx\n' "$label" "$s_med" "$c_med" "$ratio"
   cj+="{\"case\":\"$label\",\"samples\":$n,\"streamlearn_per_s\":$(printf '%.0f' "$s_med"),\"msgpack_c_loop_per_s\":$c_med,\"ratio\":$ratio,\"command\":\"bench/replay.sh $n\"},"
 done
-echo "${cj%,}]" > bench/results/replay_c_loop.json
-echo "wrote bench/results/replay_c_loop.json"
-echo "wrote bench/results/replay.json"
+echo "${cj%,}]" | $py bench/record.py replay_c_loop "bench/replay.sh $n"

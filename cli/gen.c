@@ -20,8 +20,9 @@
 static const char usage[] =
     "usage: streamlearn gen [--model M --dim N --classes K] [--stream KIND] [--samples N]\n"
     "                       (--output FILE | --brokers LIST --topic T) [flags]\n\n"
-    "Writes a seeded, reproducible synthetic stream of msgpack samples (CONTRACT\n"
-    "section 2) with an optional concept drift, and reports the rate it achieved.";
+    "Writes a seeded, reproducible synthetic stream of msgpack samples (maps with x,\n"
+    "y and id, as `run` and `replay` read them) with an optional concept drift, and\n"
+    "reports the rate it achieved.";
 
 struct sl_gen {
     sl_gen_config_t c;
@@ -231,19 +232,39 @@ uint64_t sl_gen_produced(const sl_gen_t *g) {
     return g->next;
 }
 
+static const char *const stream_names[] = {"hyperplane", "blobs", "sparse"};
+
+sl_err_t sl_gen_stream_parse(const char *name, sl_gen_stream_t *out) {
+    for (size_t i = 0; i < sizeof stream_names / sizeof stream_names[0]; i++) {
+        if (strcmp(name, stream_names[i]) == 0) {
+            *out = (sl_gen_stream_t)i;
+            return SL_OK;
+        }
+    }
+    return SL_ERR_INVAL;
+}
+
 sl_err_t sl_gen_config_load(const sl_opts_t *o, sl_gen_config_t *c, char *errstr,
                             size_t errstr_size) {
     memset(c, 0, sizeof *c);
     uint64_t u;
-    int choice;
     sl_err_t err;
 #define TRY(call)                                                                                  \
     do {                                                                                           \
         if ((err = (call)) != SL_OK && err != SL_ERR_EOF)                                          \
             return err;                                                                            \
     } while (0)
-    TRY(sl_opts_choice(o, "model", &choice, errstr, errstr_size));
-    c->head = (sl_head_t)choice;
+#define CHOICE(name, parse, out)                                                                   \
+    do {                                                                                           \
+        const char *v_ = NULL;                                                                     \
+        TRY(sl_opts_choice(o, (name), &v_, errstr, errstr_size));                                  \
+        if (v_ && parse(v_, (out)) != SL_OK) {                                                     \
+            sl_errstr_set(errstr, errstr_size, "%s: \"%s\" is not known to this build",            \
+                          sl_opts_origin(o, (name)), v_);                                          \
+            return SL_ERR_INVAL;                                                                   \
+        }                                                                                          \
+    } while (0)
+    CHOICE("model", sl_model_head_parse, &c->head);
     u = 0;
     TRY(sl_opts_uint(o, "dim", 1, 1u << 24, &u, errstr, errstr_size));
     c->dim = (uint32_t)u;
@@ -252,8 +273,7 @@ sl_err_t sl_gen_config_load(const sl_opts_t *o, sl_gen_config_t *c, char *errstr
     c->classes = (uint32_t)u;
     TRY(sl_opts_uint(o, "seed", 0, UINT64_MAX, &c->seed, errstr, errstr_size));
     TRY(sl_opts_uint(o, "samples", 0, UINT64_MAX, &c->samples, errstr, errstr_size));
-    TRY(sl_opts_choice(o, "stream", &choice, errstr, errstr_size));
-    c->stream = (sl_gen_stream_t)choice;
+    CHOICE("stream", sl_gen_stream_parse, &c->stream);
     TRY(sl_opts_double(o, "labelled-fraction", 0, 1, &c->labelled_fraction, errstr, errstr_size));
     TRY(sl_opts_double(o, "noise", 0, 1e6, &c->noise, errstr, errstr_size));
     TRY(sl_opts_uint(o, "drift-at", 0, UINT64_MAX, &c->drift_at, errstr, errstr_size));
@@ -261,12 +281,14 @@ sl_err_t sl_gen_config_load(const sl_opts_t *o, sl_gen_config_t *c, char *errstr
     TRY(sl_opts_double(o, "rate", 0, 1e9, &c->rate, errstr, errstr_size));
     TRY(sl_opts_uint(o, "per-message", 1, 1u << 16, &u, errstr, errstr_size));
     c->per_message = (uint32_t)u;
-    TRY(sl_opts_choice(o, "form", &choice, errstr, errstr_size));
-    c->bin_form = choice == 1;
+    const char *form = "array";
+    TRY(sl_opts_choice(o, "form", &form, errstr, errstr_size));
+    c->bin_form = strcmp(form, "bin") == 0;
     TRY(sl_opts_uint(o, "vocab", 1, 1u << 24, &u, errstr, errstr_size));
     c->vocab = (uint32_t)u;
     TRY(sl_opts_uint(o, "nnz", 1, 1u << 16, &u, errstr, errstr_size));
     c->nnz = (uint32_t)u;
+#undef CHOICE
 #undef TRY
     return SL_OK;
 }

@@ -30,6 +30,9 @@ typedef struct sl_gen_config {
 
 typedef struct sl_gen sl_gen_t;
 
+/* "hyperplane" | "blobs" | "sparse" -> the stream; SL_ERR_INVAL for another name. */
+sl_err_t sl_gen_stream_parse(const char *name, sl_gen_stream_t *out);
+
 /* Reads gen's flags. SL_ERR_INVAL with errstr naming the flag. */
 sl_err_t sl_gen_config_load(const sl_opts_t *o, sl_gen_config_t *c, char *errstr,
                             size_t errstr_size);

@@ -313,13 +313,10 @@ static int export_usage(models_t *m) {
                  "export: --out FILE is required (FILE.safetensors, or FILE.onnx for ONNX)");
         return 2;
     }
-    int idx;
     const char *format = NULL;
     char why[512];
-    sl_err_t err = sl_opts_choice(m->opts, "format", &idx, why, sizeof why);
-    if (err == SL_OK) /* the option's choices are "safetensors|onnx" */
-        format = idx == 1 ? "onnx" : "safetensors";
-    else if (err != SL_ERR_EOF)
+    sl_err_t err = sl_opts_choice(m->opts, "format", &format, why, sizeof why);
+    if (err != SL_OK && err != SL_ERR_EOF)
         goto bad;
     if (sl_export_pick(format, a->out, "--out", &a->format, why, sizeof why) == SL_OK)
         return 0;
@@ -359,21 +356,32 @@ static int cmd_export(models_t *m) {
  * what it does not say from --model/--activation, optimizer from flags. */
 static sl_learner_t *headless_learner(models_t *m, const uint8_t *buf, size_t len, int *code) {
     sl_model_config_t mc = {.head = SL_HEAD_LOGISTIC, .activation = SL_ACT_RELU};
-    int idx;
+    sl_optim_kind_t kind = SL_OPTIM_ADAM;
+    const char *name = NULL;
     *code = 2;
-    if (sl_opts_choice(m->opts, "model", &idx, m->err, sizeof m->err) == SL_OK)
-        mc.head = (sl_head_t)idx;
-    if (sl_opts_choice(m->opts, "activation", &idx, m->err, sizeof m->err) == SL_OK)
-        mc.activation = (sl_act_t)idx;
+    sl_err_t err = sl_opts_choice(m->opts, "model", &name, m->err, sizeof m->err);
+    if (err == SL_OK && sl_model_head_parse(name, &mc.head) != SL_OK)
+        err = SL_ERR_INVAL;
+    if (err == SL_OK || err == SL_ERR_EOF)
+        err = sl_opts_choice(m->opts, "activation", &name, m->err, sizeof m->err);
+    if (err == SL_OK && sl_model_act_parse(name, &mc.activation) != SL_OK)
+        err = SL_ERR_INVAL;
+    if (err == SL_OK || err == SL_ERR_EOF)
+        err = sl_opts_choice(m->opts, "optimizer", &name, m->err, sizeof m->err);
+    if (err == SL_OK && sl_optim_kind_parse(name, &kind) != SL_OK)
+        err = SL_ERR_INVAL;
+    if (err != SL_OK && err != SL_ERR_EOF)
+        return NULL;
     if (mc.head == SL_HEAD_SOFTMAX)
         mc.head = SL_HEAD_LOGISTIC; /* softmax is read from the file's output count */
-    if (sl_safetensors_infer_config(buf, len, &mc, m->err, sizeof m->err) != SL_OK)
+    char why[512];
+    if (sl_safetensors_infer_config(buf, len, &mc, why, sizeof why) != SL_OK) {
+        snprintf(m->err, sizeof m->err, "import %s: %s", sl_opts_positional(m->opts, 1), why);
         return NULL;
-    sl_optim_config_t oc = sl_optim_config_default(SL_OPTIM_ADAM);
-    if (sl_opts_choice(m->opts, "optimizer", &idx, m->err, sizeof m->err) == SL_OK)
-        oc = sl_optim_config_default((sl_optim_kind_t)idx);
+    }
+    sl_optim_config_t oc = sl_optim_config_default(kind);
     double lr;
-    sl_err_t err = sl_opts_double(m->opts, "lr", 0, 1e9, &lr, m->err, sizeof m->err);
+    err = sl_opts_double(m->opts, "lr", 0, 1e9, &lr, m->err, sizeof m->err);
     if (err == SL_OK)
         oc.lr = lr;
     else if (err != SL_ERR_EOF)
@@ -431,8 +439,9 @@ static int cmd_import(models_t *m) {
     const char *path = sl_opts_positional(m->opts, 1);
     uint8_t *buf = NULL;
     size_t len = 0;
-    if (sl_fileio_read(path, IMPORT_MAX_BYTES, &buf, &len, m->err, sizeof m->err) != SL_OK)
-        return fail(m, 1);
+    sl_err_t rerr = sl_fileio_read(path, IMPORT_MAX_BYTES, &buf, &len, m->err, sizeof m->err);
+    if (rerr != SL_OK) /* the file the command names is wrong: usage (2) */
+        return fail(m, rerr == SL_ERR_NOMEM ? 1 : 2);
     sl_learner_t *head_l = NULL, *l = NULL;
     sl_snap_meta_t meta = {0};
     int code = 1, have_head = 0;
@@ -454,7 +463,7 @@ static int cmd_import(models_t *m) {
             snprintf(m->err, sizeof m->err, "import %s: %s", path, why);
             sl_learner_destroy(l);
             l = NULL;
-            code = 2;
+            code = err == SL_ERR_NOMEM ? 1 : 2;
         } else {
             sl_learner_params_changed(l);
         }
@@ -496,6 +505,10 @@ int sl_cmd_models(int argc, char **argv) {
     m.opts = sl_opts_parse(SL_CMD_MODELS, argc, argv, &help, m.err, sizeof m.err);
     if (!m.opts)
         return fail(&m, 2);
+    if (sl_opts_setup_logging(m.opts, m.err, sizeof m.err) != SL_OK) {
+        sl_opts_destroy(m.opts);
+        return fail(&m, 2);
+    }
     int rc;
     const char *sub = sl_opts_npositional(m.opts) ? sl_opts_positional(m.opts, 0) : NULL;
     if (help) {

@@ -1,6 +1,7 @@
 /* replay.c - `streamlearn replay`: the learning pipeline over a file of msgpack
  * samples, streamed in bounded memory, one prediction per sample in order. */
 #include <errno.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -229,9 +230,10 @@ int sl_cmd_replay(int argc, char **argv) {
         goto out;
     }
 
-    r.learner = sl_learnconf_create(&r.conf, &code, errstr, sizeof errstr);
-    if (!r.learner) {
+    sl_err_t err = sl_learnconf_create(&r.conf, &r.learner, errstr, sizeof errstr);
+    if (err != SL_OK) {
         fprintf(stderr, "streamlearn replay: %s\n", errstr);
+        code = sl_learnconf_exit_code(err);
         goto out;
     }
     sl_decode_config_t dc = {.dim = r.conf.model.dim,
@@ -249,8 +251,10 @@ int sl_cmd_replay(int argc, char **argv) {
         goto out;
     }
     r.in = open_stream(r.in_name, 0);
-    if (!r.in) {
-        fprintf(stderr, "streamlearn replay: --input %s: %s\n", r.in_name, strerror(errno));
+    if (!r.in) { /* the file the command names is wrong: usage, not a runtime failure */
+        fprintf(stderr, "streamlearn replay: --input %s: cannot open the samples file: %s\n",
+                r.in_name, strerror(errno));
+        code = 2;
         goto out;
     }
     r.out = open_stream(r.out_name, 1);
@@ -270,6 +274,16 @@ int sl_cmd_replay(int argc, char **argv) {
     if (save && save_weights(&r, save, save_fmt) != 0)
         goto out;
     code = 0;
+    sl_runner_counts_t counts = sl_runner_counts(r.runner);
+    if (counts.bad > 0 &&
+        counts.predicted == 0) { /* nothing usable: wrong flags or not a samples file */
+        fprintf(stderr,
+                "streamlearn replay: --input %s: all %" PRIu64 " samples were bad (see the "
+                "warnings above); check --dim, --model and --classes, and that the file holds "
+                "msgpack samples\n",
+                r.in_name, counts.bad);
+        code = 2;
+    }
 out:
     if (r.in && r.in != stdin)
         fclose(r.in);

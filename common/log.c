@@ -22,6 +22,17 @@ sl_log_level_t sl_log_get_level(void) {
     return g_level;
 }
 
+int sl_log_level_parse(const char *name, sl_log_level_t *level) {
+    static const char *names[] = {"debug", "info", "warn", "error"};
+    for (int i = 0; i < 4; i++) {
+        if (strcasecmp(name, names[i]) == 0) {
+            *level = (sl_log_level_t)i;
+            return 0;
+        }
+    }
+    return -1;
+}
+
 uint64_t sl_now_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);

@@ -43,6 +43,9 @@ typedef struct sl_field {
 void sl_log_set_level(sl_log_level_t level);
 sl_log_level_t sl_log_get_level(void);
 
+/* Parses "debug|info|warn|error"; returns 0 on success, -1 otherwise. */
+int sl_log_level_parse(const char *name, sl_log_level_t *level);
+
 /* Writes {"time":..., "level":..., "msg":..., <fields>} and a newline to
  * stderr in one write (lines from several threads never interleave).
  * Non-finite doubles are written as null. */

@@ -206,14 +206,17 @@ static sl_err_t st_parse(const uint8_t *buf, size_t len, st_file_t *f, char *err
     memset(f, 0, sizeof *f);
     if (len < 8) {
         sl_errstr_set(errstr, errstr_size,
-                      "file is %zu bytes, too short for the 8-byte header length", len);
+                      "not a safetensors file: %zu bytes, too short for the 8-byte header "
+                      "length it starts with",
+                      len);
         return SL_ERR_DECODE;
     }
     uint64_t hlen = le64(buf);
     if (hlen > len - 8) {
         sl_errstr_set(errstr, errstr_size,
-                      "header length %" PRIu64 " is beyond the end of the file (%zu bytes)", hlen,
-                      len);
+                      "not a safetensors file: its first 8 bytes, read as the JSON header's "
+                      "length, say %" PRIu64 " bytes, beyond the end of the file (%zu bytes)",
+                      hlen, len);
         return SL_ERR_DECODE;
     }
     if (hlen > SL_SAFETENSORS_MAX_HEADER) {
@@ -226,7 +229,9 @@ static sl_err_t st_parse(const uint8_t *buf, size_t len, st_file_t *f, char *err
     f->root = cJSON_ParseWithLengthOpts(json, (size_t)hlen, &end, 0);
     if (!f->root) {
         size_t at = end && end >= json ? (size_t)(end - json) : 0;
-        sl_errstr_set(errstr, errstr_size, "header is not valid JSON (at byte %zu of %" PRIu64 ")",
+        sl_errstr_set(errstr, errstr_size,
+                      "not a safetensors file: the header is not valid JSON (at byte %zu of "
+                      "%" PRIu64 ")",
                       at, hlen);
         return SL_ERR_DECODE;
     }
@@ -240,7 +245,8 @@ static sl_err_t st_parse(const uint8_t *buf, size_t len, st_file_t *f, char *err
         }
     }
     if (!cJSON_IsObject(f->root)) {
-        sl_errstr_set(errstr, errstr_size, "header is not a JSON object");
+        sl_errstr_set(errstr, errstr_size,
+                      "not a safetensors file: the header is not a JSON object");
         st_file_free(f);
         return SL_ERR_DECODE;
     }
@@ -373,6 +379,41 @@ static void copy_tensor(const st_file_t *f, const st_entry_t *e, float *dst) {
         dst[i] = le_f32(p + 4 * i);
 }
 
+/* "0.weight, 0.bias" / "0.weight, 0.bias, 2.weight, 2.bias" / "0.weight .. 4.bias":
+ * the tensors of n dense layers. */
+static void layer_names(uint32_t n, char *out, size_t out_size) {
+    if (n <= 2)
+        snprintf(out, out_size, n == 1 ? "0.weight, 0.bias" : "0.weight, 0.bias, 2.weight, 2.bias");
+    else
+        snprintf(out, out_size, "0.weight .. %u.bias", 2 * (n - 1));
+}
+
+/* The message for a tensor the model has no place for: the model's layers
+ * against the file's, when the file's names count layers. */
+static void no_place_error(const st_file_t *f, const char *name, uint32_t n_layers, char *errstr,
+                           size_t errstr_size) {
+    uint32_t file_layers = 0, layer;
+    int is_bias;
+    for (size_t i = 0; i < f->n; i++)
+        if (parse_name(f->entries[i].name, SL_MAX_LAYERS, &layer, &is_bias) &&
+            layer + 1 > file_layers)
+            file_layers = layer + 1;
+    char model_names[64], file_names[64];
+    layer_names(n_layers, model_names, sizeof model_names);
+    if (file_layers > n_layers) {
+        layer_names(file_layers, file_names, sizeof file_names);
+        sl_errstr_set(errstr, errstr_size,
+                      "the file has %u dense layers (%s), the model %u (%s): tensor \"%.64s\" "
+                      "has no place; check --hidden (one hidden layer per extra Linear)",
+                      file_layers, file_names, n_layers, model_names, name);
+    } else {
+        sl_errstr_set(errstr, errstr_size,
+                      "tensor \"%.64s\" in the file has no place in the model (%u dense "
+                      "layer%s: %s)",
+                      name, n_layers, n_layers == 1 ? "" : "s", model_names);
+    }
+}
+
 sl_err_t sl_safetensors_import(sl_model_t *m, const uint8_t *buf, size_t len, char *errstr,
                                size_t errstr_size) {
     st_file_t f;
@@ -386,10 +427,7 @@ sl_err_t sl_safetensors_import(sl_model_t *m, const uint8_t *buf, size_t len, ch
         uint32_t layer;
         int is_bias;
         if (!parse_name(f.entries[i].name, n_layers, &layer, &is_bias)) {
-            sl_errstr_set(errstr, errstr_size,
-                          "tensor \"%.64s\" in the file has no place in the model (%u dense "
-                          "layers: tensors 0.weight, 0.bias .. %u.weight, %u.bias)",
-                          f.entries[i].name, n_layers, 2 * (n_layers - 1), 2 * (n_layers - 1));
+            no_place_error(&f, f.entries[i].name, n_layers, errstr, errstr_size);
             err = SL_ERR_MISMATCH;
             goto done;
         }

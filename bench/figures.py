@@ -1,0 +1,316 @@
+#!/usr/bin/python3
+"""The benchmark figures of README.md and docs/BENCHMARKS.md, rendered from bench/results/*.json.
+
+    bench/figures.py            rewrite every figure region of the docs from the results
+    bench/figures.py --check    exit 1, with a diff, when a region differs from what the
+                                committed results render (tests/integration/test_docs_figures.sh)
+    bench/figures.py --table    print the headline table (bench/run_all.sh shows it)
+
+A figure region in a Markdown file is generated text between two comments:
+
+    <!-- figure: replay-detail -->
+    ... do not edit: bench/figures.py writes this ...
+    <!-- /figure -->
+
+Each result file is written by bench/record.py: {"benchmark", "command", "date",
+"machine", "results"}. A renderer reads the files it needs through `res(NAME)`;
+the region then ends with a line naming each file used, with its command, date
+and machine, so no figure appears without the run it came from.
+
+Adding a benchmark (see docs/CONTRIBUTING.md):
+  1. its script pipes its raw JSON through `bench/record.py NAME "COMMAND"`;
+  2. add a function here that takes `res` and returns Markdown, and an entry in
+     FIGURES (the region's name -> the function);
+  3. put `<!-- figure: NAME -->` / `<!-- /figure -->` where the figure goes and run
+     bench/figures.py. --check fails until every file in bench/results/ is shown
+     by some region, so new results cannot sit unseen.
+"""
+import difflib
+import glob
+import json
+import math
+import os
+import re
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RESULTS = os.path.join(ROOT, "bench", "results")
+DOCS = ["README.md", "docs/BENCHMARKS.md"]
+BEGIN = re.compile(r"^<!-- figure: ([a-z0-9-]+) -->$")
+END = "<!-- /figure -->"
+
+
+class Results:
+    """Loads bench/results/NAME.json on demand and remembers which were used."""
+
+    def __init__(self):
+        self.used = []
+
+    def __call__(self, name):
+        path = os.path.join(RESULTS, name + ".json")
+        if not os.path.exists(path):
+            raise SystemExit("bench/results/%s.json is missing (its benchmark writes it)" % name)
+        with open(path) as f:
+            rec = json.load(f)
+        for key in ("benchmark", "command", "date", "machine", "results"):
+            if key not in rec:
+                raise SystemExit("bench/results/%s.json has no %r: write it through bench/record.py"
+                                 % (name, key))
+        if name not in [n for n, _ in self.used]:
+            self.used.append((name, rec))
+        return rec["results"]
+
+
+# ---- number formatting: the same everywhere ----
+
+def num(v):
+    """3,300,330 / 343 / 16.8 / 1.97 / 0.093: integers with separators, reals to about
+    three significant figures (times below 1 ms to the microsecond)."""
+    if v is None:
+        return "-"
+    if isinstance(v, int) or abs(v) >= 100:
+        return "{:,}".format(int(round(v)))
+    if abs(v) >= 10:
+        return "%.1f" % v
+    if abs(v) >= 1:
+        return "%.2f" % v
+    return "%.3f" % v
+
+
+def short(v):
+    """3.3M / 390k / 154k: rates for prose."""
+    if v >= 1e6:
+        return "%.1fM" % (v / 1e6)
+    if v >= 1e3:
+        return "%dk" % round(v / 1e3)
+    return "%d" % v
+
+
+def ratio(v):
+    return "%.2fx" % v
+
+
+# ---- the headline table: every benchmark against its peer or ceiling ----
+
+REPLAY_CASES = {"dense32": "dense32 (float array)", "bin32": "bin32 (float32 bin)",
+                "mlp784": "mlp784 (784-128-10)"}
+
+
+def headline_rows(res):
+    """(benchmark, metric, streamlearn, peer, peer value, higher_is_better or None)."""
+    rows = []
+    for r in res("replay"):
+        rows.append(("replay " + r["case"], "samples/s", r["streamlearn"]["samples_per_s"],
+                     "PyTorch loop", r["pytorch"]["samples_per_s"], True))
+    k = res("kafka")
+    w = {x["name"]: x for x in k["workers"]}
+    n = k["samples"]
+    rate = {name: round(n / x["wall_s"]) for name, x in w.items()}
+    cpu = {name: round(x["cpu_s"] * 1e6 / n, 2) for name, x in w.items()}
+    rows += [("kafka end to end", "samples/s (wall)", rate["streamlearn"], "PyTorch worker",
+              rate["pytorch"], True),
+             ("kafka end to end", "CPU us/sample", cpu["streamlearn"], "PyTorch worker",
+              cpu["pytorch"], False),
+             ("kafka end to end", "samples/s (wall)", rate["streamlearn"],
+              "bare librdkafka loop (ceiling)", rate["bare"], True)]
+    for q in ("p50", "p99"):
+        rows.append(("kafka latency @20k/s", q + " ms", k["latency"][q + "_ms"], None, None, None))
+    for s in res("snapshot"):
+        p = "1e%d params" % (len(str(s["params"])) - 1)
+        sl, pt = s["streamlearn"], s["pytorch"]
+        rows += [("snapshot " + p, "worker pause ms", sl["pause_ms"],
+                  "torch.save + SET (loop waits)", pt["save_ms"], False),
+                 ("snapshot " + p, "publish ms", sl["publish_ms"],
+                  "redis SET of the blob (ceiling)", sl["redis_set_ms"], False),
+                 ("snapshot " + p, "load ms", sl["load_ms"], "GET + torch.load", pt["load_ms"],
+                  False)]
+    return rows
+
+
+def advantage(sl, pv, higher):
+    """streamlearn/peer for rates, peer/streamlearn for times and costs: > 1 is ahead.
+    A time below the clock's resolution (0.001) gives a lower bound."""
+    if higher is None:
+        return "-"
+    if not higher and sl < 0.001:
+        bound = pv / 0.001
+        digits = 10 ** int(math.floor(math.log10(bound)))
+        return "> %dx" % (bound // digits * digits)
+    return ratio(sl / pv if higher else pv / sl)
+
+
+def table(res):
+    out = ["`advantage` > 1 means streamlearn is ahead: for throughput it is",
+           "streamlearn / peer, for times peer / streamlearn.", "",
+           "| benchmark | metric | streamlearn | peer | peer value | advantage |",
+           "| --- | --- | ---: | --- | ---: | ---: |"]
+    for bench, metric, sl, peer, pv, higher in headline_rows(res):
+        slv = "< 0.001" if higher is False and sl < 0.001 else num(sl)
+        out.append("| %s | %s | %s | %s | %s | %s |" % (bench, metric, slv, peer or "-", num(pv),
+                                                       advantage(sl, pv, higher)))
+    return "\n".join(out)
+
+
+def readme_headline(res):
+    rp = {r["case"]: r for r in res("replay")}
+    d, m = rp["dense32"], rp["mlp784"]
+    k = res("kafka")
+    w = {x["name"]: x for x in k["workers"]}
+    n = k["samples"]
+    cpu_sl, cpu_pt = w["streamlearn"]["cpu_s"] * 1e6 / n, w["pytorch"]["cpu_s"] * 1e6 / n
+    big = max(res("snapshot"), key=lambda s: s["params"])
+    sl, pt = big["streamlearn"], big["pytorch"]
+    return "\n".join([
+        "- `replay`, logistic dim 32: %s samples/s vs %s for the PyTorch loop (%.1fx); "
+        "softmax 784-128-10: %s vs %s (%.1fx)."
+        % (short(d["streamlearn"]["samples_per_s"]), short(d["pytorch"]["samples_per_s"]),
+           d["streamlearn"]["samples_per_s"] / d["pytorch"]["samples_per_s"],
+           short(m["streamlearn"]["samples_per_s"]), short(m["pytorch"]["samples_per_s"]),
+           m["streamlearn"]["samples_per_s"] / m["pytorch"]["samples_per_s"]),
+        "- Kafka end to end on `dev-kafka`: %s µs of CPU per sample vs %s for the "
+        "confluent-kafka + torch worker (%.1fx less); p50 / p99 latency %s / %s ms at "
+        "20,000 samples/s offered."
+        % (num(round(cpu_sl, 2)), num(round(cpu_pt, 2)), cpu_pt / cpu_sl,
+           num(k["latency"]["p50_ms"]), num(k["latency"]["p99_ms"])),
+        "- Snapshots of a 1e%d-parameter model: the worker thread pauses %s ms (PyTorch's "
+        "`torch.save` + SET: %s ms, the loop waiting); publishing takes %s ms where a bare "
+        "Redis SET of the same %d MB takes %s ms; loading %s ms vs %s ms for GET + "
+        "`torch.load`."
+        % (len(str(big["params"])) - 1, num(sl["pause_ms"]), num(pt["save_ms"]),
+           num(sl["publish_ms"]), round(sl["bytes"] / 1e6), num(sl["redis_set_ms"]),
+           num(sl["load_ms"]), num(pt["load_ms"])),
+    ])
+
+
+def replay_detail(res):
+    out = ["| case | samples | streamlearn samples/s | RSS MB | CPU s | PyTorch samples/s | "
+           "RSS MB | CPU s | speedup |",
+           "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for r in res("replay"):
+        s, t = r["streamlearn"], r["pytorch"]
+        out.append("| %s | %s | %s | %d | %g | %s | %d | %g | %.1fx |"
+                   % (REPLAY_CASES.get(r["case"], r["case"]), num(r["samples"]),
+                      num(s["samples_per_s"]), s["rss_kb"] // 1024, s["cpu_s"],
+                      num(t["samples_per_s"]), t["rss_kb"] // 1024, t["cpu_s"], r["speedup"]))
+    return "\n".join(out)
+
+
+def scaleout(res):
+    out = ["| role | replicas | samples/s | CPU µs per sample |", "| --- | ---: | ---: | ---: |"]
+    for r in res("scaleout"):
+        out.append("| %s | %d | %s | %s |" % (r["role"], r["replicas"], num(r["samples_per_s"]),
+                                              num(r["cpu_us_per_sample"])))
+    return "\n".join(out)
+
+
+def runs(res):
+    """Every result file: its command, date and machine."""
+    out = ["| results | command | date | machine |", "| --- | --- | --- | --- |"]
+    for path in sorted(glob.glob(os.path.join(RESULTS, "*.json"))):
+        name = os.path.basename(path)[:-5]
+        res(name)
+    return "\n".join(out + [
+        "| `bench/results/%s.json` | `%s` | %s | %s |" % (name, rec["command"], rec["date"][:10],
+                                                         machine_text(rec["machine"], True))
+        for name, rec in res.used])
+
+
+# The regions: name -> renderer. Add new benchmarks here.
+FIGURES = {
+    "readme-headline": readme_headline,
+    "benchmarks-runs": runs,
+    "benchmarks-table": table,
+    "replay-detail": replay_detail,
+    "scaleout": scaleout,
+}
+
+
+def machine_text(m, software=False):
+    text = "%d cores, %s, %s GiB" % (m["nproc"], m["cpu"], m["mem_gib"])
+    if software and m.get("software"):
+        text += "; " + ", ".join("%s %s" % kv for kv in m["software"].items())
+    return text
+
+
+def render(name):
+    res = Results()
+    body = FIGURES[name](res)
+    if name == "benchmarks-runs":  # the table is its own source line, and shows no figure
+        return body, []
+    groups = {}  # one clause per date and machine: most runs share both
+    for n, rec in res.used:
+        key = (rec["date"][:10], machine_text(rec["machine"]))
+        groups.setdefault(key, []).append("`bench/results/%s.json` (`%s`)" % (n, rec["command"]))
+    src = "; ".join("%s, run %s on %s" % (", ".join(files), date, machine)
+                    for (date, machine), files in groups.items())
+    return body + "\n\n" + "<sub>From " + src + ".</sub>", [n for n, _ in res.used]
+
+
+def regions(text, path):
+    """[(name, start, end)] line indexes of each region's body."""
+    lines, found, open_at = text.split("\n"), [], None
+    for i, line in enumerate(lines):
+        m = BEGIN.match(line.strip())
+        if m:
+            if open_at is not None:
+                raise SystemExit("%s:%d: figure region inside another" % (path, i + 1))
+            if m.group(1) not in FIGURES:
+                raise SystemExit("%s:%d: no renderer for figure %r in bench/figures.py (FIGURES)"
+                                 % (path, i + 1, m.group(1)))
+            open_at = (m.group(1), i)
+        elif line.strip() == END:
+            if open_at is None:
+                raise SystemExit("%s:%d: %s without a begin" % (path, i + 1, END))
+            found.append((open_at[0], open_at[1] + 1, i))
+            open_at = None
+    if open_at is not None:
+        raise SystemExit("%s:%d: figure region not closed with %s" % (path, open_at[1] + 1, END))
+    return found
+
+
+def rendered_doc(path, shown):
+    with open(os.path.join(ROOT, path)) as f:
+        text = f.read()
+    lines = text.split("\n")
+    for name, start, end in reversed(regions(text, path)):
+        body, used = render(name)
+        shown.update(used)
+        lines[start:end] = [""] + body.split("\n") + [""]
+    return text, "\n".join(lines)
+
+
+def main(argv):
+    mode = argv[1] if len(argv) > 1 else "--write"
+    if mode == "--table":
+        res = Results()
+        print(table(res))
+        return 0
+    if mode not in ("--write", "--check"):
+        sys.exit(__doc__)
+    shown, bad = set(), 0
+    for path in DOCS:
+        old, new = rendered_doc(path, shown)
+        if old == new:
+            continue
+        if mode == "--write":
+            with open(os.path.join(ROOT, path), "w") as f:
+                f.write(new)
+            print("updated", path)
+        else:
+            bad += 1
+            sys.stdout.writelines(difflib.unified_diff(
+                old.splitlines(True), new.splitlines(True), path, path + " (rendered)"))
+    for path in sorted(glob.glob(os.path.join(RESULTS, "*.json"))):
+        name = os.path.basename(path)[:-5]
+        if name not in shown:
+            bad += 1
+            print("bench/results/%s.json is shown by no figure: add a renderer to FIGURES in "
+                  "bench/figures.py and a region to the docs" % name)
+    if mode == "--check" and bad:
+        print("the docs' figures differ from bench/results/: run bench/figures.py and commit")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
