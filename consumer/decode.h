@@ -1,4 +1,4 @@
-/* decode.h - turns msgpack sample messages (CONTRACT section 2) into batch rows, bad
+/* decode.h - turns msgpack sample messages (README: "Samples and predictions") into batch rows, bad
  * samples into error slots, never trusting the bytes. */
 #ifndef SL_DECODE_H
 #define SL_DECODE_H

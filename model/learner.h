@@ -54,7 +54,7 @@ const sl_optim_config_t *sl_learner_optim_config(const sl_learner_t *l);
 sl_optim_t *sl_learner_optim(sl_learner_t *l);
 void sl_learner_params_changed(sl_learner_t *l);
 
-/* The test-then-train step, CONTRACT section 4:
+/* The test-then-train step, as the README's "Learning" section states it:
  *  1. one forward pass over all x->n rows with the current weights; writes
  *     out[i * sl_model_out_dim(m) + j]: linear value, logistic P(y=1), or
  *     softmax class probabilities (caller takes argmax);
