@@ -1,4 +1,4 @@
-/* test_keylog.c - the join's record log: order, index, removal, cleaning, memory. */
+/* test_keylog.c - the join's record log: order, index, removal, slot reuse, memory. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -150,22 +150,21 @@ static void test_oldest_first(void **state) {
     assert_int_equal(sl_keylog_count(kl), 0);
     assert_int_equal(sl_keylog_bytes(kl), 0);
     check(kl);
-    /* emptied, it holds at most one small segment and a small index */
-    assert_true(sl_keylog_memory(kl) < 16384);
+    /* emptied, it holds at most a page per class and a small index */
+    assert_true(sl_keylog_memory(kl) < 80 * 1024);
     sl_keylog_destroy(kl);
 }
 
-/* A record over 64 KiB gets a segment of its own; order and cleaning go around it. */
+/* A record over 64 KiB gets a page of its own; order goes through it. */
 static void test_large_records(void **state) {
     (void)state;
     sl_keylog_t *kl = sl_keylog_new();
     for (uint64_t i = 0; i < 300; i++)
-        put(kl, i, i % 50 == 7 ? 100000 : 40, (int64_t)i);
+        put(kl, i, i % 50 == 7 ? 100000 : 40 + i % 700, (int64_t)i);
     check(kl);
     for (uint64_t i = 0; i < 300; i++)
         if (i % 4 != 0 && i % 50 != 7)
             del(kl, i);
-    sl_keylog_compact(kl, 1000);
     check(kl);
     sl_keylog_iter_t it;
     sl_keylog_iter_init(kl, &it);
@@ -182,9 +181,24 @@ static void test_large_records(void **state) {
     sl_keylog_destroy(kl);
 }
 
-/* Records removed from the middle are reclaimed: a steady state of appends and removals keeps
- * memory near the live bytes however long it runs, and the order never changes. */
-static void test_cleaning_bounds_memory(void **state) {
+static void test_size_classes(void **state) {
+    (void)state;
+    assert_int_equal(sl_keylog_class(24), 24);
+    assert_int_equal(sl_keylog_class(169), 176);
+    assert_int_equal(sl_keylog_class(512), 512);
+    assert_int_equal(sl_keylog_class(513), 576);
+    assert_int_equal(sl_keylog_class(1024), 1024);
+    assert_int_equal(sl_keylog_class(1025), 1152);
+    for (uint32_t s = 24; s < 200000; s += 37) { /* within 1/8 above the size */
+        uint32_t c = sl_keylog_class(s);
+        assert_true(c >= s && (uint64_t)c * 8 <= (uint64_t)s * 9 + 64);
+    }
+}
+
+/* Records removed from the middle free their slots for the next ones at once: a steady state
+ * of appends and removals keeps memory at the live bytes however long it runs, and the order
+ * never changes. */
+static void test_slots_are_reused(void **state) {
     (void)state;
     sl_keylog_t *kl = sl_keylog_new();
     const uint64_t live_target = 20000;
@@ -199,19 +213,17 @@ static void test_cleaning_bounds_memory(void **state) {
                 del(kl, i - 5000);
         while (sl_keylog_count(kl) > live_target)
             sl_keylog_pop(kl);
-        sl_keylog_compact(kl, 64); /* what a tick does */
         uint64_t mem = sl_keylog_memory(kl);
         if (round > 5 && mem > max_mem)
             max_mem = mem;
     }
     check(kl);
-    uint64_t live = sl_keylog_bytes(kl);
-    /* live bytes, a quarter more of waste, a few partly used segments, and an 8-byte index
-     * slot per record at a load of at least 3/8 */
-    double bound = (double)live * 1.25 + 4 * 65536 + 8.0 * (double)sl_keylog_count(kl) * 8.0 / 3.0;
+    /* the peak live set (20,000 + a round of 5,000) in its size class (ids "k10000" and
+     * such), plus one page, and an 8-byte index slot per record at a load of at least 3/8 */
+    double rec = sl_keylog_class(sizeof(sl_keylog_rec_t) + 158 + 6);
+    double bound = 25000.0 * rec + 65536 + 8.0 * 25000 * 8.0 / 3.0;
     if ((double)max_mem > bound)
-        fail_msg("memory %llu over %.0f (live %llu, %zu records)", (unsigned long long)max_mem,
-                 bound, (unsigned long long)live, sl_keylog_count(kl));
+        fail_msg("memory %llu over %.0f", (unsigned long long)max_mem, bound);
     sl_keylog_iter_t it;
     sl_keylog_iter_init(kl, &it);
     int64_t last = -1;
@@ -219,6 +231,11 @@ static void test_cleaning_bounds_memory(void **state) {
         assert_true((int64_t)val(r) > last);
         last = (int64_t)val(r);
     }
+    /* emptied, pages go back */
+    while (sl_keylog_count(kl))
+        sl_keylog_pop(kl);
+    check(kl);
+    assert_true(sl_keylog_memory(kl) < 128 * 1024);
     sl_keylog_destroy(kl);
 }
 
@@ -257,8 +274,10 @@ static void test_random_against_reference(void **state) {
                 live[oldest] = 0;
                 count--;
             }
-        } else {
-            sl_keylog_compact(kl, (size_t)(rand() % 4));
+        } else if (count > 0) { /* the iteration agrees with the oldest */
+            sl_keylog_iter_t it;
+            sl_keylog_iter_init(kl, &it);
+            assert_ptr_equal(sl_keylog_iter_next(&it), sl_keylog_oldest(kl));
         }
         if (op % 20000 == 0)
             check(kl);
@@ -288,7 +307,8 @@ int main(void) {
         cmocka_unit_test(test_hash_collisions),
         cmocka_unit_test(test_oldest_first),
         cmocka_unit_test(test_large_records),
-        cmocka_unit_test(test_cleaning_bounds_memory),
+        cmocka_unit_test(test_size_classes),
+        cmocka_unit_test(test_slots_are_reused),
         cmocka_unit_test(test_random_against_reference),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
