@@ -67,6 +67,17 @@ const sl_join_config_t *sl_join_config(const sl_join_t *j) {
     return &j->cfg;
 }
 
+/* ---- time ---- */
+
+/* now - t, or 0 when t is not before now; never overflows (times come from callers and from
+ * saved states, so any int64 may show up). */
+static inline int64_t age(int64_t now, int64_t t) {
+    if (t >= now)
+        return 0;
+    uint64_t d = (uint64_t)now - (uint64_t)t;
+    return d > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)d;
+}
+
 /* ---- matched-id memory ---- */
 
 /* Index slots: the ring sequence number (bit 31 set, so 0 means empty) in the high half, the
@@ -508,7 +519,7 @@ sl_err_t sl_join_ready_from_sample(sl_join_t *j, shard_t *sh, const sl_join_samp
     j->ready_count++;
     if (!restored) {
         sh->c.matched++;
-        count_delay(sh, label_time - time);
+        count_delay(sh, age(label_time, time));
     }
     return SL_OK;
 }
@@ -542,7 +553,7 @@ sl_err_t sl_join_pop(sl_join_t *j, sl_batch_t *b, float *served, size_t max, uin
             break;
         memcpy(served + *n * k, pred, (size_t)k * 4);
         if (pairs) {
-            int64_t d = h->label_time - h->time;
+            int64_t d = age(h->label_time, h->time);
             pairs[*n] = (sl_join_pair_t){.partition = h->partition,
                                          .offset = h->offset,
                                          .sub = h->sub,
@@ -629,7 +640,7 @@ sl_err_t sl_join_keep(sl_join_t *j, shard_t *sh, const sl_join_sample_t *s, uint
         return SL_OK;
     }
     sl_keylog_rec_t *lr = sl_keylog_find(sh->lab, s->id, s->id_len, h);
-    if (lr && labels_expire(sh) && now - lr->time > j->cfg.label_wait) {
+    if (lr && labels_expire(sh) && age(now, lr->time) > j->cfg.label_wait) {
         j->lab_bytes -= sl_keylog_stride(lr);
         sl_keylog_remove(sh->lab, lr, h);
         sh->c.unmatched++;
@@ -746,7 +757,7 @@ static sl_err_t add_label_h(sl_join_t *j, const sl_join_label_t *l, uint64_t h, 
     if (!l->id || l->id_len == 0 || l->id_len > SL_JOIN_MAX_ID || l->offset < 0)
         return SL_ERR_INVAL;
     sl_keylog_rec_t *fr = sl_keylog_find(sh->feat, l->id, l->id_len, h);
-    if (fr && now - fr->time > j->cfg.window) {
+    if (fr && age(now, fr->time) > j->cfg.window) {
         j->feat_bytes -= sl_keylog_stride(fr);
         sl_keylog_remove(sh->feat, fr, h);
         sh->c.expired++;
@@ -768,7 +779,7 @@ static sl_err_t add_label_h(sl_join_t *j, const sl_join_label_t *l, uint64_t h, 
         *outcome = SL_JOIN_DUPLICATE;
     } else {
         sl_keylog_rec_t *lr = sl_keylog_find(sh->lab, l->id, l->id_len, h);
-        if (lr && labels_expire(sh) && now - lr->time > j->cfg.label_wait) {
+        if (lr && labels_expire(sh) && age(now, lr->time) > j->cfg.label_wait) {
             j->lab_bytes -= sl_keylog_stride(lr);
             sl_keylog_remove(sh->lab, lr, h);
             sh->c.unmatched++;
@@ -895,12 +906,13 @@ void sl_join_expire(sl_join_t *j, int64_t now) {
         if (!sh)
             continue;
         sl_keylog_rec_t *r;
-        while ((r = sl_keylog_oldest(sh->feat)) && now - r->time > j->cfg.window)
+        while ((r = sl_keylog_oldest(sh->feat)) && age(now, r->time) > j->cfg.window)
             pop_feature(j, sh, 0);
         while (labels_expire(sh) && (r = sl_keylog_oldest(sh->lab)) &&
-               now - r->time > j->cfg.label_wait)
+               age(now, r->time) > j->cfg.label_wait)
             pop_label(j, sh, 0);
-        while (sh->m.count && now - sh->m.ring[sh->m.head & (sh->m.cap - 1)].time > j->cfg.window) {
+        while (sh->m.count &&
+               age(now, sh->m.ring[sh->m.head & (sh->m.cap - 1)].time) > j->cfg.window) {
             m_pop(&sh->m);
             j->matched_ids--;
         }

@@ -269,6 +269,12 @@ int sl_join_rebuilding(const sl_join_t *j, int32_t p);
 /* The live offset p was restored with (SL_JOIN_OFFSET_NONE if p is not rebuilding). */
 int64_t sl_join_live_from(const sl_join_t *j, int32_t p);
 
+/* The next input offset of p the rebuild still looks for (SL_JOIN_OFFSET_NONE when p is not
+ * rebuilding or nothing is left before live_from). Offsets between the re-read position and it
+ * hold nothing the rebuild needs: when the gap is long (a sample that waited most of a window
+ * behind a stream that was all matched), the caller can seek over it instead of reading it. */
+int64_t sl_join_rebuild_next(const sl_join_t *j, int32_t p);
+
 /* Re-adds a re-read sample of a rebuilding partition if the saved state was waiting for it
  * ((offset, sub) saved as pending): kept with its saved arrival time and served prediction
  * (s->pred is ignored), or straight to ready if it had been matched; *outcome PENDING,

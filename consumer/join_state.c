@@ -655,6 +655,13 @@ static void plan_skip_below(shard_t *sh, int64_t offset, uint32_t sub) {
     }
 }
 
+int64_t sl_join_rebuild_next(const sl_join_t *j, int32_t p) {
+    const shard_t *sh = sl_join_shard(j, p);
+    if (!sh || !sh->rebuilding || sh->plan.cur >= sh->plan.n)
+        return SL_JOIN_OFFSET_NONE;
+    return sh->plan.e[sh->plan.cur].offset;
+}
+
 sl_err_t sl_join_rebuild_add(sl_join_t *j, const sl_join_sample_t *s, int64_t now,
                              sl_join_outcome_t *outcome) {
     shard_t *sh = sl_join_shard(j, s->partition);

@@ -486,6 +486,72 @@ static void test_memory_per_pending_sample(void **state) {
     sl_join_destroy(j);
 }
 
+/* Groups do exactly what the same calls one by one do: outcomes, state, saved bytes. */
+static void test_groups_equal_single_calls(void **state) {
+    (void)state;
+    sl_join_t *a = join_new(300, 40, 176 * 700, 4), *g = join_new(300, 40, 176 * 700, 4);
+    for (int p = 0; p < 3; p++) {
+        sl_join_add_partition(a, p);
+        sl_join_add_partition(g, p);
+    }
+    enum { N = 4000, G = 100 };
+    static smp_t m[G];
+    static sl_join_sample_t ss[G];
+    static sl_join_label_t ls[G];
+    static uint8_t lid[G][8];
+    sl_join_outcome_t oa[G], og[G];
+    int64_t foff[3] = {0, 0, 0}, loff[3] = {0, 0, 0};
+    srand(5);
+    for (int round = 0; round < N / G; round++) {
+        int64_t now = round * 10;
+        for (int k = 0; k < G; k++) { /* features: some ids repeat */
+            uint64_t id =
+                (uint64_t)(round * G + k) - (rand() % 10 == 0 ? (uint64_t)(rand() % 50) : 0);
+            int32_t p = (int32_t)(id % 3);
+            ss[k] = *mk(&m[k], p, foff[p]++, 0, id);
+            assert_int_equal(sl_join_add_features(a, &ss[k], now, &oa[k]), SL_OK);
+        }
+        size_t done;
+        assert_int_equal(sl_join_add_features_n(g, ss, G, now, og, &done), SL_OK);
+        assert_int_equal(done, G);
+        assert_memory_equal(oa, og, sizeof(oa));
+        for (int k = 0; k < G; k++) { /* labels: recent, old, unknown, repeated */
+            uint64_t id = (uint64_t)rand() % (uint64_t)((round + 1) * G + 30);
+            int32_t p = (int32_t)(id % 3);
+            ls[k] = (sl_join_label_t){p, loff[p]++, lid[k], id_bytes(id, lid[k]), 1.0f, 1.0f};
+            assert_int_equal(sl_join_add_label(a, &ls[k], now + 5, &oa[k]), SL_OK);
+        }
+        assert_int_equal(sl_join_add_labels_n(g, ls, G, now + 5, og, &done), SL_OK);
+        assert_memory_equal(oa, og, sizeof(oa));
+        if (round % 7 == 0) {
+            sl_join_expire(a, now);
+            sl_join_expire(g, now);
+        }
+    }
+    sl_join_stats_t sa = stats(a), sg = stats(g);
+    assert_memory_equal(&sa.c, &sg.c, sizeof(sa.c));
+    assert_true(sa.c.matched > 500 && sa.c.duplicate > 50 && sa.c.expired_cap > 0);
+    sl_buf_t ba = {0}, bg = {0};
+    sl_join_save(a, &ba);
+    sl_join_save(g, &bg);
+    assert_int_equal(ba.len, bg.len);
+    assert_memory_equal(ba.data, bg.data, ba.len);
+    check(g);
+    /* an error stops the group at its index; the ones before are done */
+    int32_t p = 0;
+    for (int k = 0; k < 10; k++)
+        ss[k] = *mk(&m[k], p, foff[p]++, 0, 900000 + (uint64_t)k);
+    ss[6].id_len = 0;
+    size_t done;
+    assert_int_equal(sl_join_add_features_n(g, ss, 10, 99999, og, &done), SL_ERR_INVAL);
+    assert_int_equal(done, 6);
+    assert_int_equal(stats(g).c.added, sg.c.added + 6);
+    sl_buf_free(&ba);
+    sl_buf_free(&bg);
+    sl_join_destroy(a);
+    sl_join_destroy(g);
+}
+
 /* ---- partitions ---- */
 
 static void test_revoke_drops_and_parks(void **state) {
@@ -602,6 +668,7 @@ static void test_rebuild(void **state) {
     assert_int_equal(r.label_from, 4);
     assert_int_equal(r.planned, 7); /* 1, 2, 4, 5 (ready), 6, 8, 9 */
     assert_int_equal(sl_join_oldest_offset(k, 0), 1);
+    assert_int_equal(sl_join_rebuild_next(k, 0), 1);
     sl_join_stats_t st = stats(k);
     assert_int_equal(st.held, 1);
     assert_int_equal(st.c.matched, before.c.matched);
@@ -628,8 +695,11 @@ static void test_rebuild(void **state) {
         if (o != want)
             fail_msg("offset %d: outcome %d, want %d", off, o, want);
         sl_join_rebuild_seen(k, 0, off + 1);
+        if (off == 6)
+            assert_int_equal(sl_join_rebuild_next(k, 0), 8); /* 7 is not needed */
     }
     assert_false(sl_join_rebuilding(k, 0));
+    assert_int_equal(sl_join_rebuild_next(k, 0), SL_JOIN_OFFSET_NONE);
     st = stats(k);
     assert_int_equal(st.c.lost, 1);
     assert_int_equal(st.rebuilt, 6);
@@ -956,6 +1026,7 @@ int main(void) {
         cmocka_unit_test(test_sparse_rows_and_batch_rows),
         cmocka_unit_test(test_counters_and_quantiles),
         cmocka_unit_test(test_memory_per_pending_sample),
+        cmocka_unit_test(test_groups_equal_single_calls),
         cmocka_unit_test(test_revoke_drops_and_parks),
         cmocka_unit_test(test_restore_errors),
         cmocka_unit_test(test_rebuild),
