@@ -80,30 +80,41 @@ static inline int64_t age(int64_t now, int64_t t) {
 
 /* ---- matched-id memory ---- */
 
-/* Index slots: the ring sequence number (bit 31 set, so 0 means empty) in the high half, the
- * high 32 bits of the hash in the low half; the home slot comes from those 32 bits, so probes
- * and deletions never read the ring unless the tag matches. */
+/* The ring is circular over positions 0..cap-1 (entry k, oldest first, at (head + k) % cap)
+ * and grows by half; index slots hold a ring position (bit 31 set, so 0 means empty) in the
+ * high half and the high 32 bits of the hash in the low half. The home slot comes from those
+ * 32 bits, so probes and deletions never read the ring unless the tag matches; the index
+ * also grows by half and stays between 1/2 and 3/4 full. About 27-40 bytes per id. */
 static inline uint32_t m_tag(uint64_t h) {
     return (uint32_t)(h >> 32);
 }
 
 static inline size_t m_home(const matched_t *m, uint32_t tag) {
-    return (size_t)((uint32_t)(tag * 2654435769u) >> m->shift);
+    return (size_t)(((uint64_t)(uint32_t)(tag * 2654435769u) * m->nidx) >> 32);
 }
 
-static inline uint64_t m_slot(uint32_t seq, uint32_t tag) {
-    return (uint64_t)((seq & 0x7fffffffu) | 0x80000000u) << 32 | tag;
+static inline size_t m_next(const matched_t *m, size_t i) {
+    return i + 1 == m->nidx ? 0 : i + 1;
+}
+
+static inline uint64_t m_slot(uint32_t pos, uint32_t tag) {
+    return (uint64_t)(pos | 0x80000000u) << 32 | tag;
 }
 
 static inline const mid_t *m_entry(const matched_t *m, uint64_t slot) {
-    return &m->ring[(uint32_t)(slot >> 32) & 0x7fffffffu & (m->cap - 1)];
+    return &m->ring[(uint32_t)(slot >> 32) & 0x7fffffffu];
+}
+
+/* The oldest remembered entry (count > 0). */
+static inline const mid_t *m_oldest(const matched_t *m) {
+    return &m->ring[m->head];
 }
 
 static int m_has(const matched_t *m, uint64_t h) {
     if (m->count == 0)
         return 0;
     uint32_t tag = m_tag(h);
-    for (size_t i = m_home(m, tag);; i = (i + 1) & (m->nidx - 1)) {
+    for (size_t i = m_home(m, tag);; i = m_next(m, i)) {
         uint64_t v = m->idx[i];
         if (v == 0)
             return 0;
@@ -115,41 +126,54 @@ static int m_has(const matched_t *m, uint64_t h) {
 static void m_insert_slot(matched_t *m, uint64_t v) {
     size_t i = m_home(m, (uint32_t)v);
     while (m->idx[i] != 0)
-        i = (i + 1) & (m->nidx - 1);
+        i = m_next(m, i);
     m->idx[i] = v;
 }
 
+/* A new index of n slots over the ring as it is. */
+static sl_err_t m_reindex(matched_t *m, uint32_t n) {
+    uint64_t *idx = calloc(n, sizeof(*idx));
+    if (!idx)
+        return SL_ERR_NOMEM;
+    free(m->idx);
+    m->idx = idx;
+    m->nidx = n;
+    for (uint32_t k = 0; k < m->count; k++) {
+        uint32_t pos = (uint32_t)(((uint64_t)m->head + k) % m->cap);
+        m_insert_slot(m, m_slot(pos, m_tag(m->ring[pos].hash)));
+    }
+    return SL_OK;
+}
+
+/* Room for one more; on failure nothing changed. */
 static sl_err_t m_grow(matched_t *m) {
-    if (m->count == m->cap) {
-        uint32_t ncap = m->cap ? m->cap * 2 : 64;
-        mid_t *r = malloc((size_t)ncap * sizeof(*r));
-        if (!r)
-            return SL_ERR_NOMEM;
-        for (uint32_t k = 0; k < m->count; k++) {
-            uint32_t seq = m->head + k;
-            r[seq & (ncap - 1)] = m->ring[seq & (m->cap - 1)];
-        }
-        free(m->ring);
-        m->ring = r;
-        m->cap = ncap;
+    uint32_t want_idx = m->nidx;
+    if ((uint64_t)(m->count + 1) * 4 > (uint64_t)m->nidx * 3)
+        want_idx = m->nidx ? m->nidx + m->nidx / 2 : 64;
+    if (m->count < m->cap)
+        return want_idx != m->nidx ? m_reindex(m, want_idx) : SL_OK;
+    /* the ring grows, positions change, the index is rebuilt */
+    uint32_t ncap = m->cap ? m->cap + m->cap / 2 : 32;
+    if (ncap > 0x7fffffffu)
+        return SL_ERR_NOMEM;
+    mid_t *r = malloc((size_t)ncap * sizeof(*r));
+    uint64_t *idx = calloc(want_idx, sizeof(*idx));
+    if (!r || !idx) {
+        free(r);
+        free(idx);
+        return SL_ERR_NOMEM;
     }
-    if ((size_t)(m->count + 1) * 2 > (size_t)m->nidx) {
-        uint32_t n = m->nidx ? m->nidx * 2 : 128;
-        uint64_t *idx = calloc(n, sizeof(*idx));
-        if (!idx)
-            return SL_ERR_NOMEM;
-        free(m->idx);
-        m->idx = idx;
-        m->nidx = n;
-        unsigned shift = 32;
-        for (uint32_t v = n; v > 1; v >>= 1)
-            shift--;
-        m->shift = shift;
-        for (uint32_t k = 0; k < m->count; k++) {
-            uint32_t seq = m->head + k;
-            m_insert_slot(m, m_slot(seq, m_tag(m->ring[seq & (m->cap - 1)].hash)));
-        }
-    }
+    for (uint32_t k = 0; k < m->count; k++)
+        r[k] = m->ring[((uint64_t)m->head + k) % m->cap];
+    free(m->ring);
+    free(m->idx);
+    m->ring = r;
+    m->cap = ncap;
+    m->head = 0;
+    m->idx = idx;
+    m->nidx = want_idx;
+    for (uint32_t k = 0; k < m->count; k++)
+        m_insert_slot(m, m_slot(k, m_tag(r[k].hash)));
     return SL_OK;
 }
 
@@ -157,25 +181,23 @@ sl_err_t sl_join_m_add(matched_t *m, uint64_t h, int64_t t) {
     sl_err_t e = m_grow(m);
     if (e != SL_OK)
         return e;
-    uint32_t seq = m->head + m->count;
-    m->ring[seq & (m->cap - 1)] = (mid_t){h, t};
-    m_insert_slot(m, m_slot(seq, m_tag(h)));
+    uint32_t pos = (uint32_t)(((uint64_t)m->head + m->count) % m->cap);
+    m->ring[pos] = (mid_t){h, t};
+    m_insert_slot(m, m_slot(pos, m_tag(h)));
     m->count++;
     return SL_OK;
 }
 
 /* Forgets the oldest remembered id. */
 static void m_pop(matched_t *m) {
-    uint32_t seq = m->head;
-    uint64_t v = m_slot(seq, m_tag(m->ring[seq & (m->cap - 1)].hash));
-    size_t mask = m->nidx - 1;
+    uint64_t v = m_slot(m->head, m_tag(m->ring[m->head].hash));
     size_t i = m_home(m, (uint32_t)v);
     while (m->idx[i] != v && m->idx[i] != 0)
-        i = (i + 1) & mask;
+        i = m_next(m, i);
     if (m->idx[i] == v) { /* backward-shift deletion */
         size_t jx = i;
         for (;;) {
-            jx = (jx + 1) & mask;
+            jx = m_next(m, jx);
             if (m->idx[jx] == 0)
                 break;
             size_t k = m_home(m, (uint32_t)m->idx[jx]);
@@ -187,10 +209,10 @@ static void m_pop(matched_t *m) {
         }
         m->idx[i] = 0;
     }
-    m->head++;
+    m->head = m->head + 1 == m->cap ? 0 : m->head + 1;
     m->count--;
     if (m->count) /* the next one to go: start loading its slot now */
-        __builtin_prefetch(&m->idx[m_home(m, m_tag(m->ring[m->head & (m->cap - 1)].hash))]);
+        __builtin_prefetch(&m->idx[m_home(m, m_tag(m->ring[m->head].hash))]);
 }
 
 static void m_free(matched_t *m) {
@@ -208,9 +230,7 @@ void sl_join_trim_matched(sl_join_t *j, uint64_t limit) {
         shard_t *oldest = NULL;
         for (size_t i = 0; i < j->nshards; i++) {
             shard_t *s = j->shards[i];
-            if (s && s->m.count &&
-                (!oldest || s->m.ring[s->m.head & (s->m.cap - 1)].time <
-                                oldest->m.ring[oldest->m.head & (oldest->m.cap - 1)].time))
+            if (s && s->m.count && (!oldest || m_oldest(&s->m)->time < m_oldest(&oldest->m)->time))
                 oldest = s;
         }
         if (!oldest)
@@ -911,8 +931,7 @@ void sl_join_expire(sl_join_t *j, int64_t now) {
         while (labels_expire(sh) && (r = sl_keylog_oldest(sh->lab)) &&
                age(now, r->time) > j->cfg.label_wait)
             pop_label(j, sh, 0);
-        while (sh->m.count &&
-               age(now, sh->m.ring[sh->m.head & (sh->m.cap - 1)].time) > j->cfg.window) {
+        while (sh->m.count && age(now, m_oldest(&sh->m)->time) > j->cfg.window) {
             m_pop(&sh->m);
             j->matched_ids--;
         }
@@ -1069,7 +1088,7 @@ int sl_join_check(const sl_join_t *j, char *errstr, size_t errstr_size) {
             }
         }
         for (uint32_t k = 0; k < sh->m.count; k++) {
-            const mid_t *e = &sh->m.ring[(sh->m.head + k) & (sh->m.cap - 1)];
+            const mid_t *e = &sh->m.ring[((uint64_t)sh->m.head + k) % sh->m.cap];
             if (!m_has(&sh->m, e->hash)) {
                 sl_errstr_set(errstr, errstr_size, "partition %zu: matched id %u not indexed", i,
                               k);

@@ -47,7 +47,7 @@ typedef struct sl_join_config {
     /* Cap on the bytes of waiting labels; past it the oldest give up early. 0: max_bytes/16. */
     uint64_t max_label_bytes;
     /* How many matched ids are remembered (at most one window each) to tell a duplicate
-     * label from an unknown one; 32-48 bytes each. 0: max_bytes / 256. */
+     * label from an unknown one; 27-40 bytes each. 0: max_bytes / 256. */
     uint64_t max_matched_ids;
 } sl_join_config_t;
 

@@ -24,7 +24,7 @@ typedef struct lab {
 #define HIST_N 488
 
 /* Memory of matched ids: a FIFO ring of (hash, match time), oldest first, and an
- * open-addressing set over it whose slots hold a ring sequence number and a hash tag. */
+ * open-addressing set over it whose slots hold a ring position and a hash tag. */
 typedef struct mid {
     uint64_t hash;
     int64_t time;
@@ -32,11 +32,11 @@ typedef struct mid {
 
 typedef struct matched {
     mid_t *ring;
-    uint32_t cap; /* power of two, or 0 */
-    uint32_t head, count;
+    uint32_t cap;  /* ring entries, or 0 */
+    uint32_t head; /* position of the oldest */
+    uint32_t count;
     uint64_t *idx; /* 0: empty */
-    uint32_t nidx; /* power of two, or 0 */
-    unsigned shift;
+    uint32_t nidx; /* slots, or 0 */
 } matched_t;
 
 /* One saved pending sample a rebuild looks for. */

@@ -257,7 +257,7 @@ sl_err_t sl_join_write_section(const sl_join_t *j, const shard_t *sh, sl_buf_t *
     w_var(&w, sh->m.count);
     pt = 0;
     for (uint32_t k = 0; k < sh->m.count; k++) {
-        const mid_t *e2 = &sh->m.ring[(sh->m.head + k) & (sh->m.cap - 1)];
+        const mid_t *e2 = &sh->m.ring[((uint64_t)sh->m.head + k) % sh->m.cap];
         w_u64(&w, e2->hash);
         w_zz(&w, (int64_t)((uint64_t)e2->time - (uint64_t)pt));
         pt = e2->time;
