@@ -163,9 +163,11 @@ int sl_join_has_partition(const sl_join_t *j, int32_t p);
  * when its label was already waiting, DUPLICATE when its id is waiting or was matched,
  * TOO_BIG. May expire the oldest pending features of any partition to stay under max_bytes.
  * Errors (nothing changed): SL_ERR_STATE if s->partition is not assigned or is rebuilding
- * and s->offset is below its live offset (use sl_join_rebuild_add); SL_ERR_INVAL for a bad
- * id length, a column >= dim, a negative offset; SL_ERR_NOMEM. A sample at or past the live
- * offset of a rebuilding partition ends its rebuild first. */
+ * and s->offset is below its live offset (use sl_join_rebuild_add); SL_ERR_RANGE if (offset,
+ * sub) does not come after the last sample added to the partition (a partition is read in
+ * order; re-reading it needs sl_join_restore); SL_ERR_INVAL for a bad id length, a column >=
+ * dim, a negative offset; SL_ERR_NOMEM. A sample at or past the live offset of a rebuilding
+ * partition ends its rebuild first. */
 sl_err_t sl_join_add_features(sl_join_t *j, const sl_join_sample_t *s, int64_t now,
                               sl_join_outcome_t *outcome);
 
@@ -200,8 +202,8 @@ void sl_join_label_seen(sl_join_t *j, int32_t p, int64_t next_offset);
 
 /* Expires features past the window and labels past label_wait (not those of a partition
  * that is rebuilding: they wait for it) and forgets matched ids older than a window. Call it
- * every tick; the adds also apply the window to the
- * entries they touch, so outcomes never depend on how often this runs. Cannot fail. */
+ * every tick; the adds also apply the window to the entries they touch, so outcomes never
+ * depend on how often this runs. Cannot fail. */
 void sl_join_expire(sl_join_t *j, int64_t now);
 
 /* Matched pairs waiting to be popped. */
@@ -255,9 +257,10 @@ typedef struct sl_join_resume {
  * p from resume->input_from up to live_from (the offset the snapshot resumes prediction at),
  * handing each sample to sl_join_rebuild_add. A blob without p gives an empty live shard.
  * If p was assigned, its current state is replaced (a rollback with rewind).
- * Errors (p left unassigned): SL_ERR_CHECKSUM, SL_ERR_DECODE / SL_ERR_TRUNCATED (a corrupt
- * blob, errstr says where), SL_ERR_VERSION, SL_ERR_MISMATCH (dim or out_dim differ),
- * SL_ERR_RANGE (a saved offset at or past live_from), SL_ERR_NOMEM. */
+ * Errors (nothing changed: p keeps the state it had, if any): SL_ERR_INVAL (p < 0),
+ * SL_ERR_CHECKSUM, SL_ERR_DECODE / SL_ERR_TRUNCATED (a corrupt blob, errstr says where),
+ * SL_ERR_VERSION, SL_ERR_MISMATCH (dim or out_dim differ), SL_ERR_RANGE (a saved pending
+ * offset at or past live_from), SL_ERR_NOMEM. */
 sl_err_t sl_join_restore(sl_join_t *j, int32_t p, const uint8_t *blob, size_t len,
                          int64_t live_from, sl_join_resume_t *resume, char *errstr,
                          size_t errstr_size);
@@ -280,8 +283,8 @@ int64_t sl_join_rebuild_next(const sl_join_t *j, int32_t p);
  * (s->pred is ignored), or straight to ready if it had been matched; *outcome PENDING,
  * MATCHED (a saved ready pair, or a label that came meanwhile) or SKIPPED (any other sample:
  * already trained or expired before the save, or carrying its own y). Not counted as a new
- * sample. Saved samples passed over are counted as lost. SL_ERR_STATE if p is not
- * rebuilding, SL_ERR_INVAL, SL_ERR_NOMEM. */
+ * sample. Saved samples passed over are counted as lost. SL_ERR_STATE if p is not rebuilding
+ * or s->offset is at or past its live offset, SL_ERR_INVAL, SL_ERR_NOMEM. */
 sl_err_t sl_join_rebuild_add(sl_join_t *j, const sl_join_sample_t *s, int64_t now,
                              sl_join_outcome_t *outcome);
 
