@@ -271,8 +271,7 @@ shard_t *sl_join_shard_alloc(int32_t p) {
     return sh;
 }
 
-sl_err_t sl_join_shard_install(sl_join_t *j, shard_t *sh) {
-    int32_t p = sh->partition;
+sl_err_t sl_join_table_reserve(sl_join_t *j, int32_t p) {
     if ((size_t)p >= j->nshards) {
         size_t n = (size_t)p + 1;
         shard_t **t = realloc(j->shards, n * sizeof(*t));
@@ -283,6 +282,13 @@ sl_err_t sl_join_shard_install(sl_join_t *j, shard_t *sh) {
         j->shards = t;
         j->nshards = n;
     }
+    return SL_OK;
+}
+
+sl_err_t sl_join_shard_install(sl_join_t *j, shard_t *sh) {
+    int32_t p = sh->partition;
+    if (sl_join_table_reserve(j, p) != SL_OK)
+        return SL_ERR_NOMEM;
     j->shards[p] = sh;
     j->feat_bytes += sl_keylog_bytes(sh->feat);
     j->lab_bytes += sl_keylog_bytes(sh->lab);

@@ -110,7 +110,10 @@ struct sl_join {
 shard_t *sl_join_shard(const sl_join_t *j, int32_t p);
 /* A new empty live shard for p, not in the table yet. NULL on out of memory. */
 shard_t *sl_join_shard_alloc(int32_t p);
-/* Puts sh in the table at its partition (which must be free) and counts what it holds. */
+/* Makes the table reach partition p. SL_ERR_NOMEM, nothing changed. */
+sl_err_t sl_join_table_reserve(sl_join_t *j, int32_t p);
+/* Puts sh in the table at its partition (which must be free) and counts what it holds; fails
+ * only when the table must grow and cannot. */
 sl_err_t sl_join_shard_install(sl_join_t *j, shard_t *sh);
 /* alloc + install. NULL on out of memory. */
 shard_t *sl_join_shard_new(sl_join_t *j, int32_t p);

@@ -623,15 +623,16 @@ sl_err_t sl_join_restore(sl_join_t *j, int32_t p, const uint8_t *blob, size_t le
             return SL_ERR_NOMEM;
         }
     }
-    sl_join_shard_remove(j, p);
-    sl_join_unpark(j, p);
-    sh->rebuilding = sh->plan.n > 0;
-    sh->live_from = sh->rebuilding ? live_from : SL_JOIN_OFFSET_NONE;
-    if (sl_join_shard_install(j, sh) != SL_OK) {
+    if (sl_join_table_reserve(j, p) != SL_OK) {
         sl_join_shard_free(j, sh);
         sl_errstr_set(errstr, errstr_size, "join state: out of memory");
         return SL_ERR_NOMEM;
     }
+    sl_join_shard_remove(j, p);
+    sl_join_unpark(j, p);
+    sh->rebuilding = sh->plan.n > 0;
+    sh->live_from = sh->rebuilding ? live_from : SL_JOIN_OFFSET_NONE;
+    (void)sl_join_shard_install(j, sh); /* the table already reaches p: cannot fail */
     sl_join_trim_matched(j, j->cfg.max_matched_ids);
     sl_join_enforce_caps(j);
     if (resume) {
