@@ -4,7 +4,7 @@
  * steady stream with exponential label delays. Not a test. Build and run from the repo root:
  */
 /* clang-format off */
-/*   gcc -std=c11 -O2 -D_GNU_SOURCE -I. bench/bench_join.c consumer/{join,join_state,keylog,batch}.c common/{err,buf}.c -lxxhash -lm -o /tmp/bench_join && /tmp/bench_join [pending] [partitions] */
+/*   gcc -std=c11 -O2 -D_GNU_SOURCE -I. bench/bench_join.c consumer/{join,join_ids,join_read,join_state,keylog,batch}.c common/{err,buf}.c -lxxhash -lm -o /tmp/bench_join && /tmp/bench_join [pending] [partitions] */
 /* clang-format on */
 #include <malloc.h>
 #include <math.h>

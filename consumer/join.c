@@ -2,8 +2,6 @@
 
 #include "join.h"
 
-#include <math.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -78,176 +76,6 @@ static inline int64_t age(int64_t now, int64_t t) {
     return d > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)d;
 }
 
-/* ---- matched-id memory ---- */
-
-/* The ring is circular over positions 0..cap-1 (entry k, oldest first, at (head + k) % cap)
- * and grows by half; index slots hold a ring position (bit 31 set, so 0 means empty) in the
- * high half and the high 32 bits of the hash in the low half. The home slot comes from those
- * 32 bits, so probes and deletions never read the ring unless the tag matches; the index
- * also grows by half and stays between 1/2 and 3/4 full. About 27-40 bytes per id. */
-static inline uint32_t m_tag(uint64_t h) {
-    return (uint32_t)(h >> 32);
-}
-
-static inline size_t m_home(const matched_t *m, uint32_t tag) {
-    return (size_t)(((uint64_t)(uint32_t)(tag * 2654435769u) * m->nidx) >> 32);
-}
-
-static inline size_t m_next(const matched_t *m, size_t i) {
-    return i + 1 == m->nidx ? 0 : i + 1;
-}
-
-static inline uint64_t m_slot(uint32_t pos, uint32_t tag) {
-    return (uint64_t)(pos | 0x80000000u) << 32 | tag;
-}
-
-static inline const mid_t *m_entry(const matched_t *m, uint64_t slot) {
-    return &m->ring[(uint32_t)(slot >> 32) & 0x7fffffffu];
-}
-
-/* The oldest remembered entry (count > 0). */
-static inline const mid_t *m_oldest(const matched_t *m) {
-    return &m->ring[m->head];
-}
-
-static int m_has(const matched_t *m, uint64_t h) {
-    if (m->count == 0)
-        return 0;
-    uint32_t tag = m_tag(h);
-    for (size_t i = m_home(m, tag);; i = m_next(m, i)) {
-        uint64_t v = m->idx[i];
-        if (v == 0)
-            return 0;
-        if ((uint32_t)v == tag && m_entry(m, v)->hash == h)
-            return 1;
-    }
-}
-
-static void m_insert_slot(matched_t *m, uint64_t v) {
-    size_t i = m_home(m, (uint32_t)v);
-    while (m->idx[i] != 0)
-        i = m_next(m, i);
-    m->idx[i] = v;
-}
-
-/* A new index of n slots over the ring as it is. */
-static sl_err_t m_reindex(matched_t *m, uint32_t n) {
-    uint64_t *idx = calloc(n, sizeof(*idx));
-    if (!idx)
-        return SL_ERR_NOMEM;
-    free(m->idx);
-    m->idx = idx;
-    m->nidx = n;
-    for (uint32_t k = 0; k < m->count; k++) {
-        uint32_t pos = (uint32_t)(((uint64_t)m->head + k) % m->cap);
-        m_insert_slot(m, m_slot(pos, m_tag(m->ring[pos].hash)));
-    }
-    return SL_OK;
-}
-
-/* Room for one more; on failure nothing changed. */
-static sl_err_t m_grow(matched_t *m) {
-    uint32_t want_idx = m->nidx;
-    if ((uint64_t)(m->count + 1) * 4 > (uint64_t)m->nidx * 3)
-        want_idx = m->nidx ? m->nidx + m->nidx / 2 : 64;
-    if (m->count < m->cap)
-        return want_idx != m->nidx ? m_reindex(m, want_idx) : SL_OK;
-    /* the ring grows, positions change, the index is rebuilt */
-    uint32_t ncap = m->cap ? m->cap + m->cap / 2 : 32;
-    if (ncap > 0x7fffffffu)
-        return SL_ERR_NOMEM;
-    mid_t *r = malloc((size_t)ncap * sizeof(*r));
-    uint64_t *idx = calloc(want_idx, sizeof(*idx));
-    if (!r || !idx) {
-        free(r);
-        free(idx);
-        return SL_ERR_NOMEM;
-    }
-    for (uint32_t k = 0; k < m->count; k++)
-        r[k] = m->ring[((uint64_t)m->head + k) % m->cap];
-    free(m->ring);
-    free(m->idx);
-    m->ring = r;
-    m->cap = ncap;
-    m->head = 0;
-    m->idx = idx;
-    m->nidx = want_idx;
-    for (uint32_t k = 0; k < m->count; k++)
-        m_insert_slot(m, m_slot(k, m_tag(r[k].hash)));
-    return SL_OK;
-}
-
-sl_err_t sl_join_m_add(matched_t *m, uint64_t h, int64_t t) {
-    sl_err_t e = m_grow(m);
-    if (e != SL_OK)
-        return e;
-    uint32_t pos = (uint32_t)(((uint64_t)m->head + m->count) % m->cap);
-    m->ring[pos] = (mid_t){h, t};
-    m_insert_slot(m, m_slot(pos, m_tag(h)));
-    m->count++;
-    return SL_OK;
-}
-
-/* Forgets the oldest remembered id. */
-static void m_pop(matched_t *m) {
-    uint64_t v = m_slot(m->head, m_tag(m->ring[m->head].hash));
-    size_t i = m_home(m, (uint32_t)v);
-    while (m->idx[i] != v && m->idx[i] != 0)
-        i = m_next(m, i);
-    if (m->idx[i] == v) { /* backward-shift deletion */
-        size_t jx = i;
-        for (;;) {
-            jx = m_next(m, jx);
-            if (m->idx[jx] == 0)
-                break;
-            size_t k = m_home(m, (uint32_t)m->idx[jx]);
-            int stays = i <= jx ? (i < k && k <= jx) : (i < k || k <= jx);
-            if (!stays) {
-                m->idx[i] = m->idx[jx];
-                i = jx;
-            }
-        }
-        m->idx[i] = 0;
-    }
-    m->head = m->head + 1 == m->cap ? 0 : m->head + 1;
-    m->count--;
-    if (m->count) /* the next one to go: start loading its slot now */
-        __builtin_prefetch(&m->idx[m_home(m, m_tag(m->ring[m->head].hash))]);
-}
-
-static void m_free(matched_t *m) {
-    free(m->ring);
-    free(m->idx);
-    memset(m, 0, sizeof(*m));
-}
-
-static uint64_t m_memory(const matched_t *m) {
-    return (uint64_t)m->cap * sizeof(mid_t) + (uint64_t)m->nidx * sizeof(uint64_t);
-}
-
-void sl_join_trim_matched(sl_join_t *j, uint64_t limit) {
-    while (j->matched_ids > limit) {
-        shard_t *oldest = NULL;
-        for (size_t i = 0; i < j->nshards; i++) {
-            shard_t *s = j->shards[i];
-            if (s && s->m.count && (!oldest || m_oldest(&s->m)->time < m_oldest(&oldest->m)->time))
-                oldest = s;
-        }
-        if (!oldest)
-            break;
-        m_pop(&oldest->m);
-        j->matched_ids--;
-    }
-}
-
-sl_err_t sl_join_remember(sl_join_t *j, shard_t *sh, uint64_t hash, int64_t time) {
-    sl_join_trim_matched(j, j->cfg.max_matched_ids - 1);
-    sl_err_t e = sl_join_m_add(&sh->m, hash, time);
-    if (e == SL_OK)
-        j->matched_ids++;
-    return e;
-}
-
 /* ---- shards ---- */
 
 shard_t *sl_join_shard(const sl_join_t *j, int32_t p) {
@@ -311,7 +139,7 @@ void sl_join_shard_free(sl_join_t *j, shard_t *sh) {
         return;
     sl_keylog_destroy(sh->feat);
     sl_keylog_destroy(sh->lab);
-    m_free(&sh->m);
+    sl_join_ids_free(&sh->m);
     free(sh->plan.e);
     free(sh->plan.pred);
     free(sh->hist);
@@ -432,8 +260,8 @@ static void feat_fill(const sl_join_t *j, sl_keylog_rec_t *r, const sl_join_samp
 }
 
 /* A view of a feature record as a sample (pointers into the record). */
-static void feat_view(const sl_join_t *j, int32_t partition, sl_keylog_rec_t *r,
-                      sl_join_sample_t *s) {
+void sl_join_feat_view(const sl_join_t *j, int32_t partition, sl_keylog_rec_t *r,
+                       sl_join_sample_t *s) {
     const uint8_t *p = sl_keylog_payload(r);
     memset(s, 0, sizeof(*s));
     s->partition = partition;
@@ -472,15 +300,6 @@ int sl_join_hist_bucket(int64_t v) {
         return v < 0 ? 0 : (int)v;
     int e = 63 - __builtin_clzll((unsigned long long)v);
     return 16 + (e - 4) * 8 + (int)((v >> (e - 3)) & 7);
-}
-
-/* The middle of bucket b. */
-static int64_t hist_value(int b) {
-    if (b < 16)
-        return b;
-    int e = (b - 16) / 8 + 4, sub = (b - 16) % 8;
-    int64_t lo = (int64_t)(8 + sub) << (e - 3), width = (int64_t)1 << (e - 3);
-    return lo + width / 2;
 }
 
 static void count_delay(shard_t *sh, int64_t delay) {
@@ -660,7 +479,7 @@ static int labels_expire(const shard_t *sh) {
 sl_err_t sl_join_keep(sl_join_t *j, shard_t *sh, const sl_join_sample_t *s, uint64_t h,
                       const float *pred, int64_t time, int64_t now, int rebuild,
                       sl_join_outcome_t *outcome) {
-    if (!rebuild && (sl_keylog_find(sh->feat, s->id, s->id_len, h) || m_has(&sh->m, h))) {
+    if (!rebuild && (sl_keylog_find(sh->feat, s->id, s->id_len, h) || sl_join_ids_has(&sh->m, h))) {
         sh->c.dup_features++;
         *outcome = SL_JOIN_DUPLICATE;
         return SL_OK;
@@ -792,7 +611,7 @@ static sl_err_t add_label_h(sl_join_t *j, const sl_join_label_t *l, uint64_t h, 
     sl_err_t e = SL_OK;
     if (fr) {
         sl_join_sample_t s;
-        feat_view(j, sh->partition, fr, &s);
+        sl_join_feat_view(j, sh->partition, fr, &s);
         e = sl_join_ready_from_sample(j, sh, &s, s.pred, fr->time, l->y, l->w, l->offset, now, h,
                                       0);
         if (e != SL_OK)
@@ -800,7 +619,7 @@ static sl_err_t add_label_h(sl_join_t *j, const sl_join_label_t *l, uint64_t h, 
         j->feat_bytes -= sl_keylog_stride(fr);
         sl_keylog_remove(sh->feat, fr, h);
         *outcome = SL_JOIN_MATCHED;
-    } else if (m_has(&sh->m, h)) {
+    } else if (sl_join_ids_has(&sh->m, h)) {
         sh->c.duplicate++;
         *outcome = SL_JOIN_DUPLICATE;
     } else {
@@ -849,11 +668,6 @@ sl_err_t sl_join_add_label(sl_join_t *j, const sl_join_label_t *l, int64_t now,
 #define LOOKAHEAD 8
 #define RING (4 * LOOKAHEAD)
 
-static void m_prefetch(const matched_t *m, uint64_t h) {
-    if (m->count)
-        __builtin_prefetch(&m->idx[m_home(m, m_tag(h))]);
-}
-
 sl_err_t sl_join_add_features_n(sl_join_t *j, const sl_join_sample_t *s, size_t n, int64_t now,
                                 sl_join_outcome_t *outcomes, size_t *done) {
     uint64_t h[RING];
@@ -865,7 +679,7 @@ sl_err_t sl_join_add_features_n(sl_join_t *j, const sl_join_sample_t *s, size_t 
             if (sh) {
                 sl_keylog_prefetch(sh->feat, h[k % RING]);
                 sl_keylog_prefetch(sh->lab, h[k % RING]);
-                m_prefetch(&sh->m, h[k % RING]);
+                sl_join_ids_prefetch(&sh->m, h[k % RING]);
             }
         }
         if (k >= LOOKAHEAD) {
@@ -891,7 +705,7 @@ sl_err_t sl_join_add_labels_n(sl_join_t *j, const sl_join_label_t *l, size_t n, 
             const shard_t *sh = sl_join_shard(j, l[k].partition);
             if (sh) {
                 sl_keylog_prefetch(sh->feat, h[k % RING]);
-                m_prefetch(&sh->m, h[k % RING]);
+                sl_join_ids_prefetch(&sh->m, h[k % RING]);
             }
         }
         if (k >= LOOKAHEAD && k - LOOKAHEAD < n) { /* its index slots are in: the record */
@@ -937,192 +751,9 @@ void sl_join_expire(sl_join_t *j, int64_t now) {
         while (labels_expire(sh) && (r = sl_keylog_oldest(sh->lab)) &&
                age(now, r->time) > j->cfg.label_wait)
             pop_label(j, sh, 0);
-        while (sh->m.count && age(now, m_oldest(&sh->m)->time) > j->cfg.window) {
-            m_pop(&sh->m);
+        while (sh->m.count && age(now, sl_join_ids_oldest(&sh->m)->time) > j->cfg.window) {
+            sl_join_ids_pop(&sh->m);
             j->matched_ids--;
         }
     }
-}
-
-/* ---- read-outs ---- */
-
-static void add_counts(sl_join_counts_t *a, const sl_join_counts_t *b) {
-    a->added += b->added;
-    a->matched += b->matched;
-    a->expired += b->expired;
-    a->expired_cap += b->expired_cap;
-    a->unmatched += b->unmatched;
-    a->unmatched_cap += b->unmatched_cap;
-    a->duplicate += b->duplicate;
-    a->dup_features += b->dup_features;
-    a->lost += b->lost;
-}
-
-static int64_t quantile(const uint64_t *hist, uint64_t total, double q) {
-    if (total == 0)
-        return -1;
-    uint64_t rank = (uint64_t)ceil(q * (double)total);
-    if (rank == 0)
-        rank = 1;
-    uint64_t cum = 0;
-    for (int b = 0; b < HIST_N; b++) {
-        cum += hist[b];
-        if (cum >= rank)
-            return hist_value(b);
-    }
-    return hist_value(HIST_N - 1);
-}
-
-void sl_join_stats(const sl_join_t *j, sl_join_stats_t *st) {
-    memset(st, 0, sizeof(*st));
-    uint64_t hist[HIST_N] = {0}, total = 0;
-    uint64_t mem = sizeof(*j) + j->nshards * sizeof(shard_t *) + j->ready.cap +
-                   j->parked_cap * sizeof(parked_t);
-    for (size_t i = 0; i < j->nshards; i++) {
-        const shard_t *sh = j->shards[i];
-        if (!sh)
-            continue;
-        st->partitions++;
-        st->rebuilding += sh->rebuilding != 0;
-        st->pending += sl_keylog_count(sh->feat);
-        st->held += sl_keylog_count(sh->lab);
-        add_counts(&st->c, &sh->c);
-        if (sh->hist)
-            for (int b = 0; b < HIST_N; b++)
-                hist[b] += sh->hist[b];
-        st->memory_ids += m_memory(&sh->m);
-        mem += sizeof(*sh) + sl_keylog_memory(sh->feat) + sl_keylog_memory(sh->lab) +
-               m_memory(&sh->m) + (sh->hist ? HIST_N * 8 : 0) +
-               sh->plan.n * (sizeof(plan_ent_t) + (size_t)j->cfg.out_dim * 4);
-    }
-    for (size_t i = 0; i < j->nparked; i++) {
-        const parked_t *pk = &j->parked[i];
-        add_counts(&st->c, &pk->c);
-        if (pk->hist)
-            for (int b = 0; b < HIST_N; b++)
-                hist[b] += pk->hist[b];
-        mem += pk->len + (pk->hist ? HIST_N * 8 : 0);
-    }
-    for (int b = 0; b < HIST_N; b++)
-        total += hist[b];
-    st->pending_bytes = j->feat_bytes;
-    st->held_bytes = j->lab_bytes;
-    st->ready = j->ready_count;
-    st->matched_ids = j->matched_ids;
-    st->memory = mem;
-    st->rebuilt = j->rebuilt;
-    st->delay_p50 = quantile(hist, total, 0.50);
-    st->delay_p99 = quantile(hist, total, 0.99);
-}
-
-int64_t sl_join_oldest_offset(const sl_join_t *j, int32_t p) {
-    const shard_t *sh = sl_join_shard(j, p);
-    if (!sh)
-        return SL_JOIN_OFFSET_NONE;
-    int64_t best = SL_JOIN_OFFSET_NONE;
-    sl_keylog_iter_t it;
-    sl_keylog_iter_init(sh->feat, &it);
-    sl_keylog_rec_t *r = sl_keylog_iter_next(&it); /* records are in offset order */
-    if (r)
-        memcpy(&best, sl_keylog_payload(r), 8);
-    if (sh->rebuilding && sh->plan.cur < sh->plan.n &&
-        (best == SL_JOIN_OFFSET_NONE || sh->plan.e[sh->plan.cur].offset < best))
-        best = sh->plan.e[sh->plan.cur].offset;
-    for (size_t off = j->ready_head; off < j->ready.len;) {
-        const ready_hdr_t *h = (const ready_hdr_t *)(j->ready.data + off);
-        if (h->partition == p && (best == SL_JOIN_OFFSET_NONE || h->offset < best))
-            best = h->offset;
-        off += h->stride;
-    }
-    return best;
-}
-
-int64_t sl_join_label_next(const sl_join_t *j, int32_t p) {
-    const shard_t *sh = sl_join_shard(j, p);
-    return sh ? sh->label_next : SL_JOIN_OFFSET_NONE;
-}
-
-int sl_join_rebuilding(const sl_join_t *j, int32_t p) {
-    const shard_t *sh = sl_join_shard(j, p);
-    return sh && sh->rebuilding;
-}
-
-int64_t sl_join_live_from(const sl_join_t *j, int32_t p) {
-    const shard_t *sh = sl_join_shard(j, p);
-    return sh && sh->rebuilding ? sh->live_from : SL_JOIN_OFFSET_NONE;
-}
-
-/* ---- debug check ---- */
-
-int sl_join_check(const sl_join_t *j, char *errstr, size_t errstr_size) {
-    uint64_t fb = 0, lb = 0, mids = 0;
-    char why[160];
-    for (size_t i = 0; i < j->nshards; i++) {
-        const shard_t *sh = j->shards[i];
-        if (!sh)
-            continue;
-        if (sh->partition != (int32_t)i) {
-            sl_errstr_set(errstr, errstr_size, "shard %zu: partition %d", i, sh->partition);
-            return -1;
-        }
-        if (sl_keylog_check(sh->feat, why, sizeof(why)) ||
-            sl_keylog_check(sh->lab, why, sizeof(why))) {
-            sl_errstr_set(errstr, errstr_size, "partition %zu: %s", i, why);
-            return -1;
-        }
-        fb += sl_keylog_bytes(sh->feat);
-        lb += sl_keylog_bytes(sh->lab);
-        mids += sh->m.count;
-        sl_keylog_iter_t it;
-        sl_keylog_iter_init(sh->feat, &it);
-        int64_t po = -1;
-        uint32_t ps = 0;
-        for (sl_keylog_rec_t *r; (r = sl_keylog_iter_next(&it));) {
-            sl_join_sample_t s;
-            feat_view(j, sh->partition, r, &s);
-            if (s.offset < po || (s.offset == po && s.sub <= ps)) {
-                sl_errstr_set(errstr, errstr_size, "partition %zu: features out of order at %lld",
-                              i, (long long)s.offset);
-                return -1;
-            }
-            po = s.offset;
-            ps = s.sub;
-            if (m_has(&sh->m, sl_keylog_hash(s.id, s.id_len))) {
-                sl_errstr_set(errstr, errstr_size, "partition %zu: a pending id is also matched",
-                              i);
-                return -1;
-            }
-        }
-        for (uint32_t k = 0; k < sh->m.count; k++) {
-            const mid_t *e = &sh->m.ring[((uint64_t)sh->m.head + k) % sh->m.cap];
-            if (!m_has(&sh->m, e->hash)) {
-                sl_errstr_set(errstr, errstr_size, "partition %zu: matched id %u not indexed", i,
-                              k);
-                return -1;
-            }
-        }
-        if (!sh->rebuilding && sh->plan.n) {
-            sl_errstr_set(errstr, errstr_size, "partition %zu: a plan without a rebuild", i);
-            return -1;
-        }
-    }
-    if (fb != j->feat_bytes || lb != j->lab_bytes || mids != j->matched_ids) {
-        sl_errstr_set(errstr, errstr_size, "byte or id accounting is off");
-        return -1;
-    }
-    size_t n = 0;
-    for (size_t off = j->ready_head; off < j->ready.len; n++) {
-        const ready_hdr_t *h = (const ready_hdr_t *)(j->ready.data + off);
-        if (h->stride < sizeof(*h) || h->stride > j->ready.len - off ||
-            !sl_join_shard(j, h->partition)) {
-            sl_errstr_set(errstr, errstr_size, "ready pair %zu is broken", n);
-            return -1;
-        }
-        off += h->stride;
-    }
-    if (n != j->ready_count) {
-        sl_errstr_set(errstr, errstr_size, "ready count %zu, counted %zu", j->ready_count, n);
-        return -1;
-    }
-    return 0;
 }

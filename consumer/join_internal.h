@@ -1,5 +1,6 @@
-/* join_internal.h - the join's state and the helpers its two files share: join.c (the stream:
- * adds, matches, expiry, caps, pops, stats) and join_state.c (save, restore, rebuild). */
+/* join_internal.h - the join's state and the helpers its files share: join.c (the stream:
+ * adds, matches, expiry, caps, pops), join_ids.c (the matched-id memory), join_read.c
+ * (counters, recovery offsets, the debug check) and join_state.c (save, restore, rebuild). */
 #ifndef SL_JOIN_INTERNAL_H
 #define SL_JOIN_INTERNAL_H
 
@@ -123,6 +124,9 @@ void sl_join_shard_free(sl_join_t *j, shard_t *sh);
 void sl_join_shard_remove(sl_join_t *j, int32_t p);
 /* Removes p's parked section, if any. */
 void sl_join_unpark(sl_join_t *j, int32_t p);
+/* A view of a pending record as a sample (pointers into the record). */
+void sl_join_feat_view(const sl_join_t *j, int32_t partition, sl_keylog_rec_t *r,
+                       sl_join_sample_t *s);
 /* Validates a sample's id and row. */
 sl_err_t sl_join_check_sample(const sl_join_t *j, const sl_join_sample_t *s);
 /* Keeps or matches a sample's features: the common path of a live add (rebuild = 0: counts
@@ -137,18 +141,29 @@ sl_err_t sl_join_ready_from_sample(sl_join_t *j, shard_t *sh, const sl_join_samp
                                    const float *pred, int64_t time, float y, float w,
                                    int64_t label_offset, int64_t label_time, uint64_t hash,
                                    int restored);
-/* Adds to one shard's matched-id memory (no global accounting). */
-sl_err_t sl_join_m_add(matched_t *m, uint64_t h, int64_t t);
-/* Forgets the oldest remembered ids, over all shards, until at most limit remain. */
-void sl_join_trim_matched(sl_join_t *j, uint64_t limit);
-/* Remembers a matched id (global cap applied: the oldest remembered anywhere goes first). */
-sl_err_t sl_join_remember(sl_join_t *j, shard_t *sh, uint64_t hash, int64_t time);
 /* Enforces max_bytes / max_label_bytes, oldest first over all shards. */
 void sl_join_enforce_caps(sl_join_t *j);
 /* Ends a rebuild: saved samples not re-added are counted lost; the plan is freed. */
 void sl_join_end_rebuild(shard_t *sh);
-/* Histogram bucket of a delay, and a representative value of a bucket. */
+/* Histogram bucket of a delay. */
 int sl_join_hist_bucket(int64_t delay);
+
+/* --- join_ids.c --- */
+
+/* One shard's matched-id memory (no global accounting): is h remembered, remember it (SL_OK
+ * or SL_ERR_NOMEM, nothing changed), forget the oldest (count > 0), the oldest, free all,
+ * bytes allocated, and a prefetch of where a lookup of h starts. */
+int sl_join_ids_has(const matched_t *m, uint64_t h);
+sl_err_t sl_join_ids_add(matched_t *m, uint64_t h, int64_t t);
+void sl_join_ids_pop(matched_t *m);
+const mid_t *sl_join_ids_oldest(const matched_t *m);
+void sl_join_ids_free(matched_t *m);
+uint64_t sl_join_ids_memory(const matched_t *m);
+void sl_join_ids_prefetch(const matched_t *m, uint64_t h);
+/* Forgets the oldest remembered ids, over all shards, until at most limit remain. */
+void sl_join_trim_matched(sl_join_t *j, uint64_t limit);
+/* Remembers a matched id (global cap applied: the oldest remembered anywhere goes first). */
+sl_err_t sl_join_remember(sl_join_t *j, shard_t *sh, uint64_t hash, int64_t time);
 
 /* --- join_state.c --- */
 

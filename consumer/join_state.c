@@ -527,7 +527,7 @@ static shard_t *parse_body(const sl_join_t *j, int32_t p, rd_t *r, int64_t live_
         if (!r_u64(r, &h, "matched id") || !r_zz(r, &v, "matched time"))
             goto fail;
         pt = (int64_t)((uint64_t)pt + (uint64_t)v);
-        if (sl_join_m_add(&sh->m, h, pt) != SL_OK) {
+        if (sl_join_ids_add(&sh->m, h, pt) != SL_OK) {
             r_fail(r, SL_ERR_NOMEM, "matched ids");
             goto fail;
         }
