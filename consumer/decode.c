@@ -714,12 +714,14 @@ static sl_err_t decode_label(sl_decoder_t *d, rd_t *r, uint32_t open, uint32_t i
 
 static sl_err_t decode_labels_body(sl_decoder_t *d, const uint8_t *msg, size_t len,
                                    sl_decode_result_t *res) {
-    if (len > d->cfg.max_message_bytes)
-        return msg_fail(d, "message: %zu bytes over the %zu-byte limit", len,
-                        d->cfg.max_message_bytes),
-               SL_OK;
-    if (len == 0)
-        return msg_fail(d, "message: empty"), SL_OK;
+    if (len > d->cfg.max_message_bytes) {
+        msg_fail(d, "message: %zu bytes over the %zu-byte limit", len, d->cfg.max_message_bytes);
+        return SL_OK;
+    }
+    if (len == 0) {
+        msg_fail(d, "message: empty");
+        return SL_OK;
+    }
     rd_t r = {msg, msg + len};
     sl_mp_head_t h;
     if (!rd_head(d, &r, &h))
@@ -735,10 +737,11 @@ static sl_err_t decode_labels_body(sl_decoder_t *d, const uint8_t *msg, size_t l
         r.p = msg;
         if (!rd_skip(d, &r, 0))
             return SL_OK;
-        if (r.p == r.end)
-            return msg_fail(d, "message: expected a label map or an array of label maps, got %s",
-                            sl_mp_kind_name(h.kind)),
-                   SL_OK;
+        if (r.p == r.end) {
+            msg_fail(d, "message: expected a label map or an array of label maps, got %s",
+                     sl_mp_kind_name(h.kind));
+            return SL_OK;
+        }
     }
     if (e == SL_OK && !d->msg_bad && r.p != r.end)
         msg_fail(d, "message: %zu trailing bytes after the %s", (size_t)(r.end - r.p),
