@@ -168,11 +168,12 @@ void sl_join_trim_matched(sl_join_t *j, uint64_t limit) {
 }
 
 sl_err_t sl_join_remember(sl_join_t *j, shard_t *sh, uint64_t hash, int64_t time) {
-    sl_join_trim_matched(j, j->cfg.max_matched_ids - 1);
-    sl_err_t e = sl_join_ids_add(&sh->m, hash, time);
-    if (e == SL_OK)
-        j->matched_ids++;
-    return e;
+    sl_err_t e = sl_join_ids_add(&sh->m, hash, time); /* first: a failure forgets nothing */
+    if (e != SL_OK)
+        return e;
+    j->matched_ids++;
+    sl_join_trim_matched(j, j->cfg.max_matched_ids);
+    return SL_OK;
 }
 
 void sl_join_ids_prefetch(const matched_t *m, uint64_t h) {
