@@ -56,4 +56,34 @@ void sl_decoder_destroy(sl_decoder_t *d);
 sl_err_t sl_decode_message(sl_decoder_t *d, const uint8_t *msg, size_t len, uint64_t tag,
                            sl_batch_t *b, sl_decode_result_t *res);
 
+/* --- label messages (delayed labels) --- */
+
+/* One label of a label message. */
+typedef struct sl_label {
+    const uint8_t *id; /* raw msgpack bytes of its id, pointing into the message; NULL when the
+                        * label is bad before its id could be read */
+    size_t id_len;
+    float y, w;        /* good labels: y valid for the head (as a sample's), w > 0 (default 1) */
+    uint32_t index;    /* position in the message's array (0 for a lone map) */
+    const char *error; /* NULL for a good label; else why it is bad ("y: missing", ...) */
+} sl_label_t;
+
+/* Decodes one label message: a map {id, y, w?} (other keys ignored, as in samples) or an
+ * array of them. *labels receives *n entries, one per label in order, good or bad: a bad one
+ * has `error` set (not a map, id missing, nil or not a scalar, y missing or invalid for the
+ * head, w not a finite number > 0, a duplicate key, or an `x`: features on the label topic).
+ * A message bad as a whole (over max_message_bytes, not msgpack, truncated, trailing bytes,
+ * too deep, not a map or an array) gives exactly one bad label with no id. An empty array
+ * gives none. Nothing is allocated from a declared length. The entries are owned by the
+ * decoder and valid until its next sl_decode_labels call; their ids point into msg, so msg
+ * must outlive their use. res counts good and bad labels and keeps the first error. Bad input
+ * is not a failure: returns SL_OK; SL_ERR_NOMEM (then *n is 0). */
+sl_err_t sl_decode_labels(sl_decoder_t *d, const uint8_t *msg, size_t len,
+                          const sl_label_t **labels, size_t *n, sl_decode_result_t *res);
+
+/* 1 if a replay record looks like a label rather than a sample: a map (or an array whose
+ * first element is a map) with a `y` key and no `x` key. Only a cheap, bounds-checked look
+ * at the keys: the record is then decoded, and judged, by sl_decode_labels. */
+int sl_decode_is_label_record(const uint8_t *msg, size_t len);
+
 #endif
