@@ -32,6 +32,7 @@ struct sl_gen {
     float *x;       /* dense features of the current sample */
     uint32_t *idx;  /* sparse: chosen feature names */
     sl_rng_t rng;
+    sl_rng_t poison_rng; /* its own stream, so poisoning changes nothing else */
     uint64_t next;
     msgpack_sbuffer sbuf;
     msgpack_packer pk;
@@ -91,6 +92,7 @@ sl_gen_t *sl_gen_new(const sl_gen_config_t *c, char *errstr, size_t errstr_size)
     if (!g->a || !g->b || !g->cur || !g->x || !g->idx)
         goto nomem;
     sl_rng_seed(&g->rng, c->seed);
+    sl_rng_seed(&g->poison_rng, c->seed ^ 0x706f69736f6eull); /* "poison" */
     draw_concept(g, g->a);
     draw_concept(g, g->b);
     msgpack_sbuffer_init(&g->sbuf);
@@ -168,6 +170,20 @@ static double label_of(sl_gen_t *g, const double *score) {
     return y;
 }
 
+/* The label of sample i after --poison: unchanged outside [poison_from,
+ * poison_to). Draws only from the poison generator. */
+static double poisoned(sl_gen_t *g, uint64_t i, double y) {
+    if (i < g->c.poison_from || i >= g->c.poison_to)
+        return y;
+    uint32_t classes = g->c.head == SL_HEAD_SOFTMAX ? g->k : 2;
+    if (g->c.poison == SL_GEN_POISON_RANDOM)
+        return g->c.head == SL_HEAD_LINEAR ? sl_rng_normal(&g->poison_rng)
+                                           : (double)sl_rng_below(&g->poison_rng, classes);
+    if (g->c.head == SL_HEAD_LINEAR)
+        return -y;
+    return (double)(((uint32_t)y + 1) % classes);
+}
+
 static void pack_key(msgpack_packer *pk, const char *k) {
     msgpack_pack_str(pk, strlen(k));
     msgpack_pack_str_body(pk, k, strlen(k));
@@ -182,6 +198,8 @@ static void pack_sample(sl_gen_t *g) {
     draw_features(g, score);
     double y = label_of(g, score);
     int labelled = sl_rng_uniform(&g->rng) < g->c.labelled_fraction;
+    if (labelled)
+        y = poisoned(g, i, y);
     msgpack_packer *pk = &g->pk;
     msgpack_pack_map(pk, labelled ? 3 : 2);
     pack_key(pk, "id");
@@ -267,6 +285,18 @@ sl_err_t sl_gen_config_load(const sl_opts_t *o, sl_gen_config_t *c, char *errstr
     c->vocab = (uint32_t)u;
     TRY(sl_opts_uint(o, "nnz", 1, 1u << 16, &u, errstr, errstr_size));
     c->nnz = (uint32_t)u;
+    sl_err_t from =
+        sl_opts_uint(o, "poison-from", 0, UINT64_MAX, &c->poison_from, errstr, errstr_size);
+    TRY(from);
+    sl_err_t to = sl_opts_uint(o, "poison-to", 0, UINT64_MAX, &c->poison_to, errstr, errstr_size);
+    TRY(to);
+    if ((from == SL_OK) != (to == SL_OK) || (to == SL_OK && c->poison_to <= c->poison_from)) {
+        sl_errstr_set(errstr, errstr_size,
+                      "--poison-from/--poison-to: give both, with --poison-to above --poison-from");
+        return SL_ERR_INVAL;
+    }
+    TRY(sl_opts_choice(o, "poison", &choice, errstr, errstr_size));
+    c->poison = (sl_gen_poison_t)choice;
 #undef TRY
     return SL_OK;
 }
