@@ -278,13 +278,15 @@ static double adwin_drop_oldest(adwin_t *a) {
     return n;
 }
 
-static int adwin_cut(const sl_drift_t *d, double n0, double n1, double delta_mean) {
-    const adwin_t *a = &d->ad;
+/* River's cut test. delta_prime = log(2 log(width) / delta) and the
+ * window's variance / width are the same for every cut of one pass (the
+ * window only changes when a pass ends), so the caller computes them once
+ * per pass: the same operations on the same operands as River's. */
+static int adwin_cut(const sl_drift_t *d, double delta_prime, double var_w, double n0, double n1,
+                     double delta_mean) {
     double mwl = d->c.adwin_min_window;
-    double delta_prime = log(2 * log(a->width) / d->c.adwin_delta);
     double m_recip = (1.0 / (n0 - mwl + 1)) + (1.0 / (n1 - mwl + 1));
-    double epsilon = sqrt(2 * m_recip * (a->variance / a->width) * delta_prime) +
-                     2.0 / 3.0 * delta_prime * m_recip;
+    double epsilon = sqrt(2 * m_recip * var_w * delta_prime) + 2.0 / 3.0 * delta_prime * m_recip;
     return fabs(delta_mean) > epsilon;
 }
 
@@ -299,6 +301,8 @@ static int adwin_detect(sl_drift_t *d) {
     for (int again = 1; again;) {
         again = 0;
         double n0 = 0, n1 = a->width, u0 = 0, u1 = a->total;
+        double delta_prime = log(2 * log(a->width) / d->c.adwin_delta);
+        double var_w = a->variance / a->width;
         int done = 0;
         for (int i = (int)a->n_rows - 1; i >= 0 && !done; i--) {
             const row_t *r = &a->rows[i];
@@ -313,9 +317,10 @@ static int adwin_detect(sl_drift_t *d) {
                     done = 1;
                     break;
                 }
+                if (n1 < d->c.adwin_min_window || n0 < d->c.adwin_min_window)
+                    continue;
                 double delta_mean = (u0 / n0) - (u1 / n1);
-                if (n1 >= d->c.adwin_min_window && n0 >= d->c.adwin_min_window &&
-                    adwin_cut(d, n0, n1, delta_mean)) {
+                if (adwin_cut(d, delta_prime, var_w, n0, n1, delta_mean)) {
                     if (!found)
                         d->direction = delta_mean < 0 ? 1 : -1; /* W1 is the newer part */
                     again = found = 1;
