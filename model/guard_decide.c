@@ -240,7 +240,8 @@ static size_t pick(const sl_guard_t *g, int versions, uint64_t from, uint64_t mi
     return chosen;
 }
 
-sl_err_t guard_decide_now(sl_guard_t *g, sl_learner_t *champion, uint64_t start, const char *why) {
+sl_err_t guard_decide_now(sl_guard_t *g, sl_learner_t *champion, uint64_t start, const char *why,
+                          int after_alarm) {
     if (g->seq > g->hold && start < g->seq - g->hold)
         start = g->seq - g->hold;
     gwin_t w;
@@ -253,7 +254,8 @@ sl_err_t guard_decide_now(sl_guard_t *g, sl_learner_t *champion, uint64_t start,
         sl_err_t err = take_over(g, champion, j, &w, context);
         if (err != SL_OK)
             return err;
-        guard_restart_fresh(g);
+        if (after_alarm)
+            guard_restart_fresh(g);
         guard_restart_all(g, g->seq);
         return SL_OK;
     }
@@ -269,7 +271,8 @@ sl_err_t guard_decide_now(sl_guard_t *g, sl_learner_t *champion, uint64_t start,
              "needed %.3g)",
              context, 100 * g->c.promote_margin, (unsigned long long)w.n, e->best_loss,
              e->champion_loss, e->z, g->z_alpha);
-    guard_restart_fresh(g);
+    if (after_alarm)
+        guard_restart_fresh(g);
     guard_restart_all(g, start);
     return SL_OK;
 }
@@ -393,7 +396,7 @@ void guard_after_batch(sl_guard_t *g, sl_learner_t *champion, int fired, int dir
     } else if (fired && g->incident && g->c.on_alarm == SL_GUARD_SWITCH && !g->pending) {
         /* the error fell during an alarm: a stretch of bad data may be over */
         uint64_t post = change_point(g, change_age + (g->seq - fired_at), 0);
-        guard_decide_now(g, champion, g->seq - post, "recovery after the alarm");
+        guard_decide_now(g, champion, g->seq - post, "recovery after the alarm", 0);
     }
     if (ready && !g->pending && !g->paused) {
         int versions = g->incident && g->c.on_alarm == SL_GUARD_SWITCH;

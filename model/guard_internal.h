@@ -106,6 +106,9 @@ double guard_win_z_err(const gwin_t *w);
 int guard_passes(const sl_guard_t *g, uint64_t n, double s, double s2);
 void guard_after_batch(sl_guard_t *g, sl_learner_t *champion, int fired, int direction,
                        uint64_t fired_at, uint64_t change_age);
-sl_err_t guard_decide_now(sl_guard_t *g, sl_learner_t *champion, uint64_t start, const char *why);
+/* Scores every candidate against the champion over [start, seq) and takes
+ * the best that wins (after_alarm: then fresh challengers start again). */
+sl_err_t guard_decide_now(sl_guard_t *g, sl_learner_t *champion, uint64_t start, const char *why,
+                          int after_alarm);
 
 #endif

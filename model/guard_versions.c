@@ -85,7 +85,7 @@ sl_err_t sl_guard_decide(sl_guard_t *g, sl_learner_t *champion, sl_learner_t *co
         }
     }
     if (err == SL_OK)
-        err = guard_decide_now(g, champion, from, "alarm");
+        err = guard_decide_now(g, champion, from, "alarm", 1);
     if (err != SL_OK)
         sl_errstr_set(errstr, errstr_size, "guard: decision failed: %s", sl_err_str(err));
     return err;

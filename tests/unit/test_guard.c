@@ -285,6 +285,99 @@ static void test_restart_resumes_same_decisions(void **state) {
     sl_gsim_free(&b);
 }
 
+/* The same exactness for other heads, sparse input, FTRL and Page-Hinkley:
+ * a restart while the guard is busy (an alarm, or promotions after a drift)
+ * changes nothing downstream. */
+static void test_restart_other_models(void **state) {
+    (void)state;
+    for (int k = 0; k < 3; k++) {
+        sl_gsim_config_t c = sim(40000, 3);
+        c.gen.dim = c.model.dim = 16;
+        c.gen.drift_at = 20000;
+        c.restart_at = 330; /* sample 21120 */
+        if (k == 0) {       /* softmax with a hidden layer, Gaussian blobs */
+            c.gen.head = c.model.head = SL_HEAD_SOFTMAX;
+            c.gen.classes = c.model.classes = 3;
+            c.gen.stream = SL_GEN_BLOBS;
+            c.model.n_hidden = 1;
+            c.model.hidden[0] = 8;
+            c.model.activation = SL_ACT_TANH;
+        } else if (k == 1) { /* sparse named features, FTRL, a poisoned stretch */
+            c.gen.stream = SL_GEN_SPARSE;
+            c.gen.vocab = 200;
+            c.gen.nnz = 8;
+            c.gen.drift_at = 0;
+            c.gen.poison_from = 20000;
+            c.gen.poison_to = 26000;
+            c.optim = sl_optim_config_default(SL_OPTIM_FTRL);
+        } else { /* regression, Page-Hinkley */
+            c.gen.head = c.model.head = SL_HEAD_LINEAR;
+            c.gen.noise = 0.1;
+            c.guard.drift = sl_drift_config_default(SL_DRIFT_PH);
+        }
+        sl_gsim_result_t a, b;
+        c.restart_at = 0;
+        run(&c, &a);
+        c.restart_at = 330;
+        run(&c, &b);
+        if (a.alarms + a.promotions == 0)
+            fail_msg("case %d: the guard did nothing", k);
+        assert_int_equal(a.n_events, b.n_events);
+        assert_memory_equal(a.correct, b.correct, a.samples);
+        assert_int_equal(a.final_len, b.final_len);
+        assert_memory_equal(a.final_state, b.final_state, a.final_len);
+        sl_gsim_free(&a);
+        sl_gsim_free(&b);
+    }
+}
+
+/* An outside change of the champion (a manual rollback) ends the alarm,
+ * drops held versions and rebuilds the challengers from the new champion. */
+static void test_champion_replaced(void **state) {
+    (void)state;
+    sl_learner_t *champ = learner(8, 1);
+    sl_guard_config_t c = sl_guard_config_default();
+    c.warmup = 64;
+    sl_guard_t *g = guard(&c, champ);
+    uint64_t s = 9;
+    int alarmed = 0;
+    for (int k = 0; k < 400 && !alarmed; k++) {
+        batch_t b;
+        fill(&b, &s, 64, 8);
+        if (k >= 200) /* the labels turn over: an alarm */
+            for (int i = 0; i < 64; i++)
+                b.y[i] = 1 - b.y[i];
+        float out[64];
+        assert_int_equal(sl_guard_batch(g, champ, &b.in, &b.t, out, NULL), SL_OK);
+        const sl_guard_event_t *ev;
+        size_t n = sl_guard_events(g, &ev);
+        for (size_t i = 0; i < n; i++)
+            alarmed |= ev[i].kind == SL_GUARD_ALARM;
+        if (sl_guard_decision_pending(g)) {
+            char err[256];
+            assert_int_equal(sl_guard_decide(g, champ, NULL, NULL, 0, err, sizeof err), SL_OK);
+        }
+    }
+    assert_true(alarmed);
+    sl_guard_status_t st;
+    sl_guard_status(g, &st);
+    assert_int_equal(st.alarm, 1);
+    sl_learner_t *other = learner(8, 77); /* "version V", from elsewhere */
+    assert_int_equal(sl_learner_copy(champ, other), SL_OK);
+    assert_int_equal(sl_guard_champion_replaced(g, champ), SL_OK);
+    sl_guard_status(g, &st);
+    assert_int_equal(st.alarm, 0);
+    assert_int_equal(st.decision_pending, 0);
+    assert_int_equal(st.cand[1].window_n, 0);
+    /* the step challenger is the new champion with a larger step */
+    assert_memory_equal(
+        sl_model_params(sl_learner_model((sl_learner_t *)sl_guard_challenger(g, 0))),
+        sl_model_params(sl_learner_model(other)), 9 * sizeof(float));
+    sl_learner_destroy(other);
+    sl_guard_destroy(g);
+    sl_learner_destroy(champ);
+}
+
 /* --on-alarm pause: the champion stops learning during the poisoned stretch
  * (so it never learns the flipped labels) and trains again once its loss is
  * back; alert changes nothing. */
@@ -446,6 +539,8 @@ int main(void) {
         cmocka_unit_test(test_sudden_drift_promotes),
         cmocka_unit_test(test_restart_resumes_same_decisions),
         cmocka_unit_test(test_pause_and_alert),
+        cmocka_unit_test(test_restart_other_models),
+        cmocka_unit_test(test_champion_replaced),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
