@@ -1,4 +1,4 @@
-/* holdbuf.c - recent labelled samples in a row ring over a compacting arena of (column, value). */
+/* holdbuf.c - recent labelled samples: a ring of rows over a circular arena of (column, value). */
 #include "holdbuf.h"
 
 #include <stdlib.h>
@@ -16,7 +16,8 @@ struct sl_holdbuf {
     size_t *off; /* per row: where its entries start in the arena */
     uint32_t *nnz;
     float *y, *w;
-    uint32_t *col; /* arena: entries of rows in ring order, [live_start, tail) */
+    uint32_t *col; /* arena: each row's entries contiguous, rows in ring order from
+                    * the oldest's offset to tail, wrapping to 0 at most once */
     float *val;
     size_t tail;
     /* view scratch */
@@ -41,10 +42,9 @@ sl_holdbuf_t *sl_holdbuf_new(uint32_t dim, size_t max_rows, size_t max_bytes) {
     h->nnz = malloc(max_rows * sizeof *h->nnz);
     h->y = malloc(max_rows * sizeof *h->y);
     h->w = malloc(max_rows * sizeof *h->w);
-    /* twice every row dense is plenty: compaction then moves at most as much
-     * as half the pushes since the last one wrote */
-    if (h->cap / dim / 2 > max_rows)
-        h->cap = 2 * max_rows * dim;
+    /* every row dense, and one more for the end of the arena a wrap skips */
+    if (h->cap / dim > max_rows + 1)
+        h->cap = (max_rows + 1) * dim;
     h->col = malloc(h->cap * sizeof *h->col);
     h->val = malloc(h->cap * sizeof *h->val);
     if (!h->off || !h->nnz || !h->y || !h->w || !h->col || !h->val) {
@@ -77,76 +77,67 @@ static size_t ring_at(const sl_holdbuf_t *h, size_t k) {
     return (h->first + k) % h->max_rows;
 }
 
-/* Arena entries used by the held rows: from the oldest row with entries to the tail. */
+/* Where the oldest row with entries starts; SIZE_MAX when none has any. */
 static size_t live_start(const sl_holdbuf_t *h) {
     for (size_t k = 0; k < h->count; k++) {
         size_t i = ring_at(h, k);
-        if (h->nnz[i] != GAP)
+        if (h->nnz[i] != GAP && NNZ(h->nnz[i]) > 0)
             return h->off[i];
     }
-    return h->tail;
+    return SIZE_MAX;
 }
 
 static void drop_oldest(sl_holdbuf_t *h) {
     h->first = (h->first + 1) % h->max_rows;
     h->count--;
-    if (h->count == 0)
-        h->tail = 0;
 }
 
-/* Moves the live entries to the front of the arena. */
-static void compact(sl_holdbuf_t *h) {
-    size_t start = live_start(h), live = h->tail - start;
-    if (start == 0)
-        return;
-    memmove(h->col, h->col + start, live * sizeof *h->col);
-    memmove(h->val, h->val + start, live * sizeof *h->val);
-    for (size_t k = 0; k < h->count; k++) {
-        size_t i = ring_at(h, k);
-        if (h->nnz[i] != GAP)
-            h->off[i] -= start;
-    }
-    h->tail = live;
-}
-
-/* Room for n entries at the tail, dropping old rows and compacting as
- * needed; 0 when n can never fit. Compaction leaves a quarter of the arena
- * free, so its cost spreads over many pushes. */
-static int make_room(sl_holdbuf_t *h, size_t n) {
-    if (n > h->cap - h->cap / 4)
-        return 0;
-    if (h->tail + n <= h->cap)
-        return 1;
-    while (h->count > 0 && h->tail - live_start(h) + n > h->cap - h->cap / 4)
+/* Where n > 0 entries go, dropping the oldest rows until they fit after the
+ * tail or, wrapping, at the start of the arena; the live entries run from the
+ * oldest row to the tail (wrapped when tail <= head). SIZE_MAX when n can
+ * never fit. */
+static size_t place(sl_holdbuf_t *h, size_t n) {
+    if (n > h->cap)
+        return SIZE_MAX;
+    for (;;) {
+        size_t head = live_start(h);
+        if (head == SIZE_MAX)
+            return 0;
+        if (h->tail > head) { /* [head, tail) in use */
+            if (n <= h->cap - h->tail)
+                return h->tail;
+            if (n <= head)
+                return 0;
+        } else if (n <= head - h->tail) { /* wrapped: [head, cap) and [0, tail) in use */
+            return h->tail;
+        }
         drop_oldest(h);
-    compact(h);
-    return 1;
+    }
 }
 
 void sl_holdbuf_push(sl_holdbuf_t *h, const sl_input_t *x, size_t row, float y, float w) {
     size_t n = x->dense ? x->dim : x->row_ptr[row + 1] - x->row_ptr[row];
     if (h->count == h->max_rows)
         drop_oldest(h);
-    int fits = make_room(h, n);
+    size_t at = n > 0 ? place(h, n) : h->tail;
     size_t i = ring_at(h, h->count);
     h->count++;
     h->pushed++;
     h->y[i] = y;
     h->w[i] = w;
-    if (!fits) {
+    if (at == SIZE_MAX) {
         h->nnz[i] = GAP;
         return;
     }
-    h->off[i] = h->tail;
+    h->off[i] = at;
     h->nnz[i] = (uint32_t)n | (x->dense ? DENSE : 0);
     if (x->dense) {
-        memcpy(h->val + h->tail, x->dense + row * x->dim, n * sizeof *h->val);
-        h->tail += n;
+        memcpy(h->val + at, x->dense + row * x->dim, n * sizeof *h->val);
     } else {
-        memcpy(h->col + h->tail, x->col + x->row_ptr[row], n * sizeof *h->col);
-        memcpy(h->val + h->tail, x->val + x->row_ptr[row], n * sizeof *h->val);
-        h->tail += n;
+        memcpy(h->col + at, x->col + x->row_ptr[row], n * sizeof *h->col);
+        memcpy(h->val + at, x->val + x->row_ptr[row], n * sizeof *h->val);
     }
+    h->tail = at + n;
 }
 
 uint64_t sl_holdbuf_pushed(const sl_holdbuf_t *h) {
@@ -265,7 +256,10 @@ void sl_holdbuf_load(sl_holdbuf_t *h, sl_blob_reader_t *r) {
     uint64_t tail = sl_blob_get_u64(r, "held samples tail");
     if (r->err == SL_OK && (count > h->max_rows || count > pushed || tail > h->cap))
         sl_blob_fail(r, "held samples", "more than the buffer holds");
-    uint64_t end = 0; /* where the previous sample's entries end */
+    /* offsets must follow the allocation rule: each row right after the
+     * previous one or, once, at 0, never reaching into the oldest row */
+    uint64_t end = 0, first_off = UINT64_MAX;
+    int seen = 0, wrapped = 0;
     for (uint64_t k = 0; k < count && r->err == SL_OK; k++) {
         size_t i = (size_t)k;
         h->nnz[i] = sl_blob_get_u32(r, "held sample nnz");
@@ -275,12 +269,24 @@ void sl_holdbuf_load(sl_holdbuf_t *h, sl_blob_reader_t *r) {
             continue;
         uint64_t off = sl_blob_get_u64(r, "held sample offset");
         uint32_t n = NNZ(h->nnz[i]), dense = h->nnz[i] & DENSE;
-        if (off < end || off > tail || n > tail - off || (dense && n != h->dim)) {
+        int ok = off <= h->cap && n <= h->cap - off && (!dense || n == h->dim);
+        if (ok && n > 0 && seen && off != end) {
+            ok = !wrapped && off == 0; /* the one wrap */
+            wrapped = 1;
+        }
+        if (ok && n > 0 && wrapped && off + n > first_off)
+            ok = 0;
+        if (!ok) {
             sl_blob_fail(r, "held sample offset", "outside the arena, overlapping or misshapen");
             break;
         }
         h->off[i] = (size_t)off;
-        end = off + n;
+        if (n > 0) {
+            if (!seen)
+                first_off = off;
+            seen = 1;
+            end = off + n;
+        }
         if (!dense)
             sl_blob_get_u32s(r, h->col + off, n, "held sample columns");
         sl_blob_get_f32s(r, h->val + off, n, "held sample values");
@@ -288,6 +294,8 @@ void sl_holdbuf_load(sl_holdbuf_t *h, sl_blob_reader_t *r) {
             if (h->col[off + j] >= h->dim)
                 sl_blob_fail(r, "held sample columns", "column out of range");
     }
+    if (r->err == SL_OK && seen && tail != end)
+        sl_blob_fail(r, "held samples tail", "not where the newest sample ends");
     if (r->err != SL_OK) {
         h->first = h->count = h->tail = 0;
         h->pushed = 0;

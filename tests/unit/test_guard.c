@@ -526,12 +526,83 @@ static void test_holdbuf(void **state) {
     sl_holdbuf_destroy(NULL);
 }
 
+/* Random dense, sparse and empty rows through a small byte budget: what is
+ * held is always the newest samples, read back exactly, and a saved and
+ * restored buffer keeps doing the same as the original. */
+static void test_holdbuf_stress(void **state) {
+    (void)state;
+    enum { DIM = 16, N = 4000 };
+    static float vals[N][DIM];
+    static uint32_t cols[N][DIM];
+    static uint32_t nnz[N];
+    static int dense[N];
+    sl_holdbuf_t *h = sl_holdbuf_new(DIM, 50, 8 * 200), *copy = NULL;
+    uint64_t st = 12345;
+    for (int i = 0; i < N; i++) {
+        st = st * 6364136223846793005ull + 1442695040888963407ull;
+        dense[i] = (st >> 60) < 4;
+        nnz[i] = dense[i] ? DIM : (uint32_t)((st >> 20) % (DIM + 1));
+        for (uint32_t j = 0; j < nnz[i]; j++) {
+            cols[i][j] = dense[i] ? j : (uint32_t)((st >> (j + 3)) % DIM);
+            vals[i][j] = (float)(i * 100 + j);
+        }
+        size_t ptr[2] = {0, nnz[i]};
+        sl_input_t x =
+            dense[i]
+                ? (sl_input_t){.n = 1, .dim = DIM, .dense = vals[i]}
+                : (sl_input_t){.n = 1, .dim = DIM, .row_ptr = ptr, .col = cols[i], .val = vals[i]};
+        sl_holdbuf_push(h, &x, 0, (float)(i % 2), 1);
+        if (copy)
+            sl_holdbuf_push(copy, &x, 0, (float)(i % 2), 1);
+        sl_holdbuf_t *both[2] = {h, copy};
+        for (int b = 0; b < (copy ? 2 : 1); b++) {
+            sl_input_t v;
+            sl_targets_t t;
+            const uint64_t *seqs;
+            long rows = sl_holdbuf_view(both[b], 0, (uint64_t)i + 1, &v, &t, &seqs);
+            assert_true(rows >= 1 && (size_t)rows <= sl_holdbuf_held(both[b]));
+            /* a fair share of the budget: at least 6 rows of at most 16 of its 200 entries */
+            assert_true(sl_holdbuf_held(both[b]) >= (size_t)(i < 5 ? i + 1 : 6));
+            assert_int_equal(seqs[rows - 1], i); /* the newest is always there */
+            for (long r = 0; r < rows; r++) {
+                uint64_t q = seqs[r];
+                assert_true(r == 0 || seqs[r - 1] < q);
+                assert_int_equal(v.row_ptr[r + 1] - v.row_ptr[r], nnz[q]);
+                for (uint32_t j = 0; j < nnz[q]; j++) {
+                    assert_true(v.col[v.row_ptr[r] + j] == cols[q][j]);
+                    assert_true(v.val[v.row_ptr[r] + j] == vals[q][j]);
+                }
+                assert_true(t.y[r] == (float)(q % 2));
+            }
+        }
+        if (i == N / 2) { /* from here on a restored copy runs beside it */
+            sl_blob_writer_t w;
+            sl_blob_begin(&w, "TEST", 1);
+            sl_holdbuf_save(h, &w);
+            uint8_t *buf;
+            size_t len;
+            assert_int_equal(sl_blob_finish(&w, &buf, &len), SL_OK);
+            sl_blob_reader_t rd;
+            assert_int_equal(sl_blob_open(&rd, buf, len, "TEST", 1, "test", NULL, 0), SL_OK);
+            copy = sl_holdbuf_new(DIM, 50, 8 * 200);
+            sl_holdbuf_load(copy, &rd);
+            assert_int_equal(sl_blob_done(&rd), SL_OK);
+            free(buf);
+        }
+        if (copy)
+            assert_int_equal(sl_holdbuf_held(copy), sl_holdbuf_held(h));
+    }
+    sl_holdbuf_destroy(h);
+    sl_holdbuf_destroy(copy);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_config),
         cmocka_unit_test(test_step_config),
         cmocka_unit_test(test_champion_learns_as_without_guard),
         cmocka_unit_test(test_holdbuf),
+        cmocka_unit_test(test_holdbuf_stress),
         cmocka_unit_test(test_wanted_versions_and_decide),
         cmocka_unit_test(test_bad_blobs),
         cmocka_unit_test(test_stationary_no_alarm),
