@@ -189,6 +189,8 @@ typedef struct sl_guard_candidate_status {
 typedef struct sl_guard_status {
     int alarm, paused, decision_pending;
     uint64_t labelled, alarms, promotions, switches, kept, resolved;
+    uint64_t dismissed;    /* detections that raised no alarm: in the warm-up, or while the
+                            * champion's loss since the change still passed the guard */
     uint64_t alarm_at;     /* labelled samples at the last alarm (0: none) */
     double reference_loss; /* NAN until the first good version */
     sl_drift_info_t detector;

@@ -316,8 +316,17 @@ static double mean_signal(const sl_guard_t *g, uint64_t from, uint64_t to) {
     return to > from ? s / (double)(to - from) : NAN;
 }
 
+/* A rise the detector flagged becomes an alarm when the champion's loss
+ * since the estimated change fails the guard too (with no reference yet:
+ * always). Otherwise it is a fluctuation within the margin: counted as
+ * dismissed, nothing else. */
 static void raise_alarm(sl_guard_t *g, uint64_t age) {
     uint64_t post = change_point(g, age, 1), start = g->seq - post;
+    gwin_t since = stats_over(g, &g->slot[0], start);
+    if (g->has_ref && guard_passes(g, since.n, since.sd, since.sd2)) {
+        g->dismissed++;
+        return;
+    }
     g->alarms++;
     g->alarm_at = g->seq;
     sl_guard_event_t *e = guard_event(g, SL_GUARD_ALARM);
@@ -390,7 +399,7 @@ void guard_after_batch(sl_guard_t *g, sl_learner_t *champion, int fired, int dir
                        uint64_t fired_at, uint64_t change_age) {
     int ready = g->seq >= g->warmup;
     if (fired && !ready) {
-        g->ignored++;
+        g->dismissed++;
     } else if (fired && direction > 0) {
         raise_alarm(g, change_age + (g->seq - fired_at));
     } else if (fired && g->incident && g->c.on_alarm == SL_GUARD_SWITCH && !g->pending) {

@@ -64,7 +64,8 @@ struct sl_guard {
     sl_holdbuf_t *held; /* only with on-alarm switch and a detector */
 
     uint64_t seq; /* labelled samples seen */
-    uint64_t alarms, promotions, switches, kept, resolved, ignored;
+    uint64_t alarms, promotions, switches, kept, resolved;
+    uint64_t dismissed; /* detections not raised: in the warm-up, or within the guard */
     uint64_t alarm_at;
     int incident, paused, pending;
     uint64_t incident_start, decide_from;

@@ -6,7 +6,7 @@
  *           adwin_max_buckets, adwin_min_window, adwin_grace; u32 drift_block, n_challengers;
  * n_challengers x (u32 kind, f64 step_factor); f64 promote_margin; u32 window; f64 alpha; u32 hold;
  *           u64 hold_max_bytes, warmup, incident_timeout; u32 on_alarm; u64 seed
- *   counters: u64 seq, alarms, promotions, switches, kept, resolved, ignored,
+ *   counters: u64 seq, alarms, promotions, switches, kept, resolved, dismissed,
  *             alarm_at, incident_start, decide_from, last_good_seq;
  *             u32 incident, paused, pending, has_ref; f64 ref_loss
  *   detector: f64 block sum; u32 block count; bytes drift blob (model/drift.c)
@@ -61,8 +61,8 @@ sl_err_t sl_guard_save(const sl_guard_t *g, uint8_t **buf, size_t *len) {
     sl_blob_begin(&w, GUARD_MAGIC, GUARD_VERSION);
     put_config(&w, &g->c);
     uint64_t counters[] = {
-        g->seq,     g->alarms,   g->promotions,     g->switches,    g->kept,         g->resolved,
-        g->ignored, g->alarm_at, g->incident_start, g->decide_from, g->last_good_seq};
+        g->seq,       g->alarms,   g->promotions,     g->switches,    g->kept,         g->resolved,
+        g->dismissed, g->alarm_at, g->incident_start, g->decide_from, g->last_good_seq};
     for (size_t i = 0; i < sizeof counters / sizeof counters[0]; i++)
         sl_blob_put_u64(&w, counters[i]);
     sl_blob_put_u32(&w, (uint32_t)g->incident);
@@ -280,7 +280,7 @@ static void get_slot(sl_blob_reader_t *r, sl_guard_t *g, uint64_t span,
 static void get_state(sl_blob_reader_t *r, sl_guard_t *g, const sl_learner_t *champion) {
     uint64_t *counters[] = {&g->seq,         &g->alarms,       &g->promotions,
                             &g->switches,    &g->kept,         &g->resolved,
-                            &g->ignored,     &g->alarm_at,     &g->incident_start,
+                            &g->dismissed,   &g->alarm_at,     &g->incident_start,
                             &g->decide_from, &g->last_good_seq};
     for (size_t i = 0; i < sizeof counters / sizeof counters[0]; i++)
         *counters[i] = sl_blob_get_u64(r, "counters");

@@ -204,6 +204,7 @@ void sl_guard_status(const sl_guard_t *g, sl_guard_status_t *st) {
     st->switches = g->switches;
     st->kept = g->kept;
     st->resolved = g->resolved;
+    st->dismissed = g->dismissed;
     st->alarm_at = g->alarm_at;
     st->reference_loss = g->has_ref ? g->ref_loss : NAN;
     sl_drift_info(g->drift, &st->detector);
