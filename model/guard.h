@@ -98,8 +98,11 @@ const sl_guard_config_t *sl_guard_config(const sl_guard_t *g);
  * Challengers train on every batch. Afterwards, each labelled sample's
  * losses feed the windows and the champion's error (loss, for regression)
  * the detector; then the tests run, and the champion may have been replaced
- * in place (its weights and optimizer state: see sl_guard_events). Errors as
- * sl_learner_batch's; on error nothing changed. */
+ * in place (its weights and optimizer state: see sl_guard_events). A rise
+ * the detector flags becomes an alarm only when the champion's loss since
+ * the estimated change also fails the guard (see sl_guard_mark_snapshot).
+ * Errors as sl_learner_batch's: a bad batch (label, shape) changes nothing;
+ * running out of memory midway can leave a challenger one batch behind. */
 sl_err_t sl_guard_batch(sl_guard_t *g, sl_learner_t *champion, const sl_input_t *x,
                         const sl_targets_t *t, float *out, sl_batch_result_t *res);
 
@@ -136,9 +139,11 @@ int sl_guard_training(const sl_guard_t *g);
  * loads the versions sl_guard_wanted_versions names (those it can), hands
  * them to sl_guard_decide, and the guard scores every candidate on the held
  * samples since the estimated change and switches to the best one that beats
- * the champion (events PROMOTED, SWITCHED or KEPT). The decision may come
- * batches later (an asynchronous load): it then uses the samples since the
- * change up to that point. While it is pending no promotion happens. */
+ * the champion and passes the guard (events PROMOTED, SWITCHED or KEPT). The
+ * decision may come batches later (an asynchronous load): it then uses the
+ * samples since the change up to that point, as far back as they are held.
+ * While it is pending no promotion happens and the alarm cannot end, so the
+ * caller must always answer it, with no versions if none could be loaded. */
 int sl_guard_decision_pending(const sl_guard_t *g);
 
 /* The good versions worth loading, newest first, at most max (and at most
@@ -153,7 +158,9 @@ size_t sl_guard_wanted_versions(const sl_guard_t *g, uint64_t *ids, size_t max);
  * is refused (freed, SL_ERR_MISMATCH, nothing else done). n may be 0 (none
  * could be loaded). The guard keeps the versions and scores them as the
  * stream goes on, until the alarm is resolved, switching to one of them if
- * it later beats the champion (the poisoned stretch ended). Events as for a
+ * it later beats the champion (the poisoned stretch ended). Fresh
+ * challengers start again after it. SL_ERR_STATE without --on-alarm switch
+ * and a detector (nothing is held to score versions on). Events as for a
  * batch. */
 sl_err_t sl_guard_decide(sl_guard_t *g, sl_learner_t *champion, sl_learner_t *const *versions,
                          const uint64_t *ids, size_t n, char *errstr, size_t errstr_size);
@@ -162,9 +169,11 @@ sl_err_t sl_guard_decide(sl_guard_t *g, sl_learner_t *champion, sl_learner_t *co
  * when no alarm is in force or pending and its loss over the window (at
  * least half full since the last alarm or change of champion) is not
  * significantly above (1 + margin) x the reference (the windowed loss of the
- * last good version; the first version with a window passes). A good verdict
- * makes that loss the new reference. *window_loss (may be NULL) gets the
- * loss tested. Call it just before sl_guard_save for that snapshot. */
+ * last good version; the first version with a window passes; after 100
+ * windows without a good version and without an alarm, the next one passes:
+ * a slow change became the norm). A good verdict makes that loss the new
+ * reference. *window_loss (may be NULL) gets the loss tested. Call it just
+ * before sl_guard_save for that snapshot. */
 int sl_guard_mark_snapshot(sl_guard_t *g, double *window_loss);
 
 /* Tells the guard the number the store gave a snapshot and whether it was

@@ -20,6 +20,41 @@ static int same_arch(const sl_model_config_t *a, const sl_model_config_t *b) {
     return a->n_hidden == 0 || a->activation == b->activation;
 }
 
+static int held_version(const sl_guard_t *g, uint64_t v) {
+    for (size_t j = 1 + g->c.n_challengers; j < SLOTS; j++)
+        if (g->slot[j].kind == SLOT_VERSION && g->slot[j].version == v)
+            return 1;
+    return 0;
+}
+
+/* The good versions worth having, newest first (see
+ * sl_guard_wanted_versions); those already held left out when skip_held. */
+static size_t wanted(const sl_guard_t *g, uint64_t *ids, size_t max, int skip_held) {
+    if (max > SL_GUARD_MAX_VERSIONS)
+        max = SL_GUARD_MAX_VERSIONS;
+    size_t n = 0;
+    /* the newest good one, then the newest before the last alarm and the one before it */
+    for (uint64_t before = UINT64_MAX, k = 0; k < 3 && n < max; k++) {
+        if (k > 0) {
+            if (g->alarms < k)
+                break;
+            before = g->alarms - (k - 1); /* published when fewer alarms had happened */
+        }
+        for (uint32_t i = g->n_good; i-- > 0;) {
+            const good_version_t *gv = &g->good[i];
+            if (k > 0 && gv->alarms >= before)
+                continue;
+            int dup = skip_held && held_version(g, gv->version);
+            for (size_t q = 0; q < n; q++)
+                dup |= ids[q] == gv->version;
+            if (!dup)
+                ids[n++] = gv->version;
+            break;
+        }
+    }
+    return n;
+}
+
 sl_err_t sl_guard_decide(sl_guard_t *g, sl_learner_t *champion, sl_learner_t *const *versions,
                          const uint64_t *ids, size_t n, char *errstr, size_t errstr_size) {
     g->n_ev = 0;
@@ -43,30 +78,45 @@ sl_err_t sl_guard_decide(sl_guard_t *g, sl_learner_t *champion, sl_learner_t *co
             sl_learner_destroy(versions[i]);
         return err;
     }
-    /* the new set replaces what was held; more than fits is dropped */
+    /* held versions still worth having stay (they were scored all along);
+     * the new ones take the free places; more than fits is dropped */
     size_t base = 1 + g->c.n_challengers;
-    for (size_t j = base; j < SLOTS; j++)
-        guard_free_slot(&g->slot[j]);
+    uint64_t want[SL_GUARD_MAX_VERSIONS];
+    size_t n_want = wanted(g, want, SL_GUARD_MAX_VERSIONS, 0);
+    for (size_t j = base; j < SLOTS; j++) {
+        int keep = 0;
+        for (size_t q = 0; q < n_want; q++)
+            keep |= g->slot[j].kind == SLOT_VERSION && g->slot[j].version == want[q];
+        if (!keep)
+            guard_free_slot(&g->slot[j]);
+    }
+    int fresh[SLOTS] = {0};
     for (size_t i = 0; i < n; i++) {
-        slot_t *s = &g->slot[base + i];
-        if (i >= SL_GUARD_MAX_VERSIONS || !(s->loss = guard_nan_ring(g->hold)) ||
+        slot_t *s = NULL;
+        for (size_t j = base; j < base + SL_GUARD_MAX_VERSIONS && !s; j++)
+            if (g->slot[j].kind == SLOT_FREE)
+                s = &g->slot[j];
+        if (!s || held_version(g, ids[i]) || !(s->loss = guard_nan_ring(g->hold)) ||
             !(s->wrong = guard_nan_ring(g->hold))) {
-            free(s->loss);
-            s->loss = NULL;
+            if (s) {
+                free(s->loss);
+                s->loss = NULL;
+            }
             sl_learner_destroy(versions[i]);
             continue;
         }
         s->kind = SLOT_VERSION;
         s->l = versions[i];
         s->version = ids[i];
+        fresh[s - g->slot] = 1;
     }
-    /* score the held versions on the samples since the change */
+    /* score the new ones on the held samples since the change */
     uint64_t from = g->decide_from;
     if (g->seq - from > sl_holdbuf_held(g->held))
         from = g->seq - sl_holdbuf_held(g->held);
     for (size_t j = base; j < SLOTS && err == SL_OK; j++) {
         slot_t *s = &g->slot[j];
-        if (s->kind != SLOT_VERSION)
+        if (s->kind != SLOT_VERSION || !fresh[j])
             continue;
         sl_input_t x;
         sl_targets_t t;
@@ -104,37 +154,8 @@ void sl_guard_version_published(sl_guard_t *g, uint64_t version, int good) {
     g->good[g->n_good++] = (good_version_t){.version = version, .alarms = g->alarms};
 }
 
-static int held_version(const sl_guard_t *g, uint64_t v) {
-    for (size_t j = 1 + g->c.n_challengers; j < SLOTS; j++)
-        if (g->slot[j].kind == SLOT_VERSION && g->slot[j].version == v)
-            return 1;
-    return 0;
-}
-
 size_t sl_guard_wanted_versions(const sl_guard_t *g, uint64_t *ids, size_t max) {
-    if (max > SL_GUARD_MAX_VERSIONS)
-        max = SL_GUARD_MAX_VERSIONS;
-    size_t n = 0;
-    /* the newest good one, then the newest before the last alarm and the one before it */
-    for (uint64_t before = UINT64_MAX, k = 0; k < 3 && n < max; k++) {
-        if (k > 0) {
-            if (g->alarms < k)
-                break;
-            before = g->alarms - (k - 1); /* published when fewer alarms had happened */
-        }
-        for (uint32_t i = g->n_good; i-- > 0;) {
-            const good_version_t *gv = &g->good[i];
-            if (k > 0 && gv->alarms >= before)
-                continue;
-            int dup = held_version(g, gv->version);
-            for (size_t q = 0; q < n; q++)
-                dup |= ids[q] == gv->version;
-            if (!dup)
-                ids[n++] = gv->version;
-            break;
-        }
-    }
-    return n;
+    return wanted(g, ids, max, 1);
 }
 
 int sl_guard_mark_snapshot(sl_guard_t *g, double *window_loss) {

@@ -426,6 +426,55 @@ static void test_wanted_versions_and_decide(void **state) {
     sl_learner_destroy(champ);
 }
 
+/* A version held since an earlier decision stays through the next one, even
+ * when the caller (asked only for versions it does not hold yet) brings
+ * none: it is the way back once the bad stretch ends. */
+static void test_held_versions_survive_next_decision(void **state) {
+    (void)state;
+    sl_learner_t *champ = learner(8, 1);
+    sl_guard_config_t c = sl_guard_config_default();
+    c.warmup = 64;
+    sl_guard_t *g = guard(&c, champ);
+    uint64_t s = 9;
+    sl_learner_t *v1 = NULL;
+    int decided = 0;
+    for (int k = 0; k < 400 && !decided; k++) {
+        batch_t b;
+        fill(&b, &s, 64, 8);
+        if (k >= 200)
+            for (int i = 0; i < 64; i++)
+                b.y[i] = 1 - b.y[i];
+        float out[64];
+        assert_int_equal(sl_guard_batch(g, champ, &b.in, &b.t, out, NULL), SL_OK);
+        if (k == 150) {
+            assert_int_equal(sl_guard_mark_snapshot(g, NULL), 1);
+            sl_guard_version_published(g, 1, 1);
+            v1 = sl_learner_clone(champ);
+        }
+        if (sl_guard_decision_pending(g)) {
+            uint64_t ids[4];
+            assert_int_equal(sl_guard_wanted_versions(g, ids, 4), 1);
+            assert_int_equal(ids[0], 1);
+            char err[256];
+            assert_int_equal(sl_guard_decide(g, champ, &v1, ids, 1, err, sizeof err), SL_OK);
+            decided = 1;
+        }
+    }
+    assert_true(decided);
+    sl_guard_status_t st;
+    sl_guard_status(g, &st);
+    assert_int_equal(st.alarm, 1);
+    assert_string_equal(st.cand[st.n_candidates - 1].name, "version 1");
+    uint64_t ids[4];
+    assert_int_equal(sl_guard_wanted_versions(g, ids, 4), 0); /* held already */
+    char err[256];
+    assert_int_equal(sl_guard_decide(g, champ, NULL, NULL, 0, err, sizeof err), SL_OK);
+    sl_guard_status(g, &st);
+    assert_string_equal(st.cand[st.n_candidates - 1].name, "version 1");
+    sl_guard_destroy(g);
+    sl_learner_destroy(champ);
+}
+
 /* Corrupt, truncated and mismatched guard blobs are refused with a reason. */
 static void test_bad_blobs(void **state) {
     (void)state;
@@ -604,6 +653,7 @@ int main(void) {
         cmocka_unit_test(test_holdbuf),
         cmocka_unit_test(test_holdbuf_stress),
         cmocka_unit_test(test_wanted_versions_and_decide),
+        cmocka_unit_test(test_held_versions_survive_next_decision),
         cmocka_unit_test(test_bad_blobs),
         cmocka_unit_test(test_stationary_no_alarm),
         cmocka_unit_test(test_poison_switches_back),
