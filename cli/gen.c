@@ -249,6 +249,32 @@ uint64_t sl_gen_produced(const sl_gen_t *g) {
     return g->next;
 }
 
+/* --poison-from, --poison-to (both or neither) and --poison. */
+static sl_err_t load_poison(const sl_opts_t *o, sl_gen_config_t *c, char *errstr,
+                            size_t errstr_size) {
+    sl_err_t from =
+        sl_opts_uint(o, "poison-from", 0, UINT64_MAX, &c->poison_from, errstr, errstr_size);
+    sl_err_t to = sl_opts_uint(o, "poison-to", 0, UINT64_MAX, &c->poison_to, errstr, errstr_size);
+    if (from != SL_OK && from != SL_ERR_EOF)
+        return from;
+    if (to != SL_OK && to != SL_ERR_EOF)
+        return to;
+    if ((from == SL_OK) != (to == SL_OK) || (to == SL_OK && c->poison_to <= c->poison_from)) {
+        sl_errstr_set(errstr, errstr_size,
+                      "--poison-from/--poison-to: give both, with --poison-to above --poison-from");
+        return SL_ERR_INVAL;
+    }
+    const char *how = "flip";
+    sl_opts_str(o, "poison", &how);
+    if (strcmp(how, "flip") != 0 && strcmp(how, "random") != 0) {
+        sl_errstr_set(errstr, errstr_size, "%s: \"%s\" is not one of flip, random",
+                      sl_opts_origin(o, "poison"), how);
+        return SL_ERR_INVAL;
+    }
+    c->poison = strcmp(how, "random") == 0 ? SL_GEN_POISON_RANDOM : SL_GEN_POISON_FLIP;
+    return SL_OK;
+}
+
 sl_err_t sl_gen_config_load(const sl_opts_t *o, sl_gen_config_t *c, char *errstr,
                             size_t errstr_size) {
     memset(c, 0, sizeof *c);
@@ -276,6 +302,8 @@ sl_err_t sl_gen_config_load(const sl_opts_t *o, sl_gen_config_t *c, char *errstr
     TRY(sl_opts_double(o, "noise", 0, 1e6, &c->noise, errstr, errstr_size));
     TRY(sl_opts_uint(o, "drift-at", 0, UINT64_MAX, &c->drift_at, errstr, errstr_size));
     TRY(sl_opts_uint(o, "drift-width", 0, UINT64_MAX, &c->drift_width, errstr, errstr_size));
+    if ((err = load_poison(o, c, errstr, errstr_size)) != SL_OK)
+        return err;
     TRY(sl_opts_double(o, "rate", 0, 1e9, &c->rate, errstr, errstr_size));
     TRY(sl_opts_uint(o, "per-message", 1, 1u << 16, &u, errstr, errstr_size));
     c->per_message = (uint32_t)u;
@@ -285,18 +313,6 @@ sl_err_t sl_gen_config_load(const sl_opts_t *o, sl_gen_config_t *c, char *errstr
     c->vocab = (uint32_t)u;
     TRY(sl_opts_uint(o, "nnz", 1, 1u << 16, &u, errstr, errstr_size));
     c->nnz = (uint32_t)u;
-    sl_err_t from =
-        sl_opts_uint(o, "poison-from", 0, UINT64_MAX, &c->poison_from, errstr, errstr_size);
-    TRY(from);
-    sl_err_t to = sl_opts_uint(o, "poison-to", 0, UINT64_MAX, &c->poison_to, errstr, errstr_size);
-    TRY(to);
-    if ((from == SL_OK) != (to == SL_OK) || (to == SL_OK && c->poison_to <= c->poison_from)) {
-        sl_errstr_set(errstr, errstr_size,
-                      "--poison-from/--poison-to: give both, with --poison-to above --poison-from");
-        return SL_ERR_INVAL;
-    }
-    TRY(sl_opts_choice(o, "poison", &choice, errstr, errstr_size));
-    c->poison = (sl_gen_poison_t)choice;
 #undef TRY
     return SL_OK;
 }
