@@ -184,6 +184,32 @@ static double poisoned(sl_gen_t *g, uint64_t i, double y) {
     return (double)(((uint32_t)y + 1) % classes);
 }
 
+/* --poison-from, --poison-to (both or neither) and --poison. */
+static sl_err_t load_poison(const sl_opts_t *o, sl_gen_config_t *c, char *errstr,
+                            size_t errstr_size) {
+    sl_err_t from =
+        sl_opts_uint(o, "poison-from", 0, UINT64_MAX, &c->poison_from, errstr, errstr_size);
+    sl_err_t to = sl_opts_uint(o, "poison-to", 0, UINT64_MAX, &c->poison_to, errstr, errstr_size);
+    if (from != SL_OK && from != SL_ERR_EOF)
+        return from;
+    if (to != SL_OK && to != SL_ERR_EOF)
+        return to;
+    if ((from == SL_OK) != (to == SL_OK) || (to == SL_OK && c->poison_to <= c->poison_from)) {
+        sl_errstr_set(errstr, errstr_size,
+                      "--poison-from/--poison-to: give both, with --poison-to above --poison-from");
+        return SL_ERR_INVAL;
+    }
+    const char *how = "flip";
+    sl_opts_str(o, "poison", &how);
+    if (strcmp(how, "flip") != 0 && strcmp(how, "random") != 0) {
+        sl_errstr_set(errstr, errstr_size, "%s: \"%s\" is not one of flip, random",
+                      sl_opts_origin(o, "poison"), how);
+        return SL_ERR_INVAL;
+    }
+    c->poison = strcmp(how, "random") == 0 ? SL_GEN_POISON_RANDOM : SL_GEN_POISON_FLIP;
+    return SL_OK;
+}
+
 static void pack_key(msgpack_packer *pk, const char *k) {
     msgpack_pack_str(pk, strlen(k));
     msgpack_pack_str_body(pk, k, strlen(k));
@@ -247,32 +273,6 @@ size_t sl_gen_message(sl_gen_t *g, const uint8_t **msg, size_t *len) {
 
 uint64_t sl_gen_produced(const sl_gen_t *g) {
     return g->next;
-}
-
-/* --poison-from, --poison-to (both or neither) and --poison. */
-static sl_err_t load_poison(const sl_opts_t *o, sl_gen_config_t *c, char *errstr,
-                            size_t errstr_size) {
-    sl_err_t from =
-        sl_opts_uint(o, "poison-from", 0, UINT64_MAX, &c->poison_from, errstr, errstr_size);
-    sl_err_t to = sl_opts_uint(o, "poison-to", 0, UINT64_MAX, &c->poison_to, errstr, errstr_size);
-    if (from != SL_OK && from != SL_ERR_EOF)
-        return from;
-    if (to != SL_OK && to != SL_ERR_EOF)
-        return to;
-    if ((from == SL_OK) != (to == SL_OK) || (to == SL_OK && c->poison_to <= c->poison_from)) {
-        sl_errstr_set(errstr, errstr_size,
-                      "--poison-from/--poison-to: give both, with --poison-to above --poison-from");
-        return SL_ERR_INVAL;
-    }
-    const char *how = "flip";
-    sl_opts_str(o, "poison", &how);
-    if (strcmp(how, "flip") != 0 && strcmp(how, "random") != 0) {
-        sl_errstr_set(errstr, errstr_size, "%s: \"%s\" is not one of flip, random",
-                      sl_opts_origin(o, "poison"), how);
-        return SL_ERR_INVAL;
-    }
-    c->poison = strcmp(how, "random") == 0 ? SL_GEN_POISON_RANDOM : SL_GEN_POISON_FLIP;
-    return SL_OK;
 }
 
 sl_err_t sl_gen_config_load(const sl_opts_t *o, sl_gen_config_t *c, char *errstr,
