@@ -33,6 +33,7 @@ struct sl_gen {
     float *x;       /* dense features of the current sample */
     uint32_t *idx;  /* sparse: chosen feature names */
     sl_rng_t rng;
+    sl_rng_t poison_rng; /* its own stream, so poisoning changes nothing else */
     uint64_t next;
     msgpack_sbuffer sbuf;
     msgpack_packer pk;
@@ -92,6 +93,7 @@ sl_gen_t *sl_gen_new(const sl_gen_config_t *c, char *errstr, size_t errstr_size)
     if (!g->a || !g->b || !g->cur || !g->x || !g->idx)
         goto nomem;
     sl_rng_seed(&g->rng, c->seed);
+    sl_rng_seed(&g->poison_rng, c->seed ^ 0x706f69736f6eull); /* "poison" */
     draw_concept(g, g->a);
     draw_concept(g, g->b);
     msgpack_sbuffer_init(&g->sbuf);
@@ -169,6 +171,46 @@ static double label_of(sl_gen_t *g, const double *score) {
     return y;
 }
 
+/* The label of sample i after --poison: unchanged outside [poison_from,
+ * poison_to). Draws only from the poison generator. */
+static double poisoned(sl_gen_t *g, uint64_t i, double y) {
+    if (i < g->c.poison_from || i >= g->c.poison_to)
+        return y;
+    uint32_t classes = g->c.head == SL_HEAD_SOFTMAX ? g->k : 2;
+    if (g->c.poison == SL_GEN_POISON_RANDOM)
+        return g->c.head == SL_HEAD_LINEAR ? sl_rng_normal(&g->poison_rng)
+                                           : (double)sl_rng_below(&g->poison_rng, classes);
+    if (g->c.head == SL_HEAD_LINEAR)
+        return -y;
+    return (double)(((uint32_t)y + 1) % classes);
+}
+
+/* --poison-from, --poison-to (both or neither) and --poison. */
+static sl_err_t load_poison(const sl_opts_t *o, sl_gen_config_t *c, char *errstr,
+                            size_t errstr_size) {
+    sl_err_t from =
+        sl_opts_uint(o, "poison-from", 0, UINT64_MAX, &c->poison_from, errstr, errstr_size);
+    sl_err_t to = sl_opts_uint(o, "poison-to", 0, UINT64_MAX, &c->poison_to, errstr, errstr_size);
+    if (from != SL_OK && from != SL_ERR_EOF)
+        return from;
+    if (to != SL_OK && to != SL_ERR_EOF)
+        return to;
+    if ((from == SL_OK) != (to == SL_OK) || (to == SL_OK && c->poison_to <= c->poison_from)) {
+        sl_errstr_set(errstr, errstr_size,
+                      "--poison-from/--poison-to: give both, with --poison-to above --poison-from");
+        return SL_ERR_INVAL;
+    }
+    const char *how = "flip";
+    sl_opts_str(o, "poison", &how);
+    if (strcmp(how, "flip") != 0 && strcmp(how, "random") != 0) {
+        sl_errstr_set(errstr, errstr_size, "%s: \"%s\" is not one of flip, random",
+                      sl_opts_origin(o, "poison"), how);
+        return SL_ERR_INVAL;
+    }
+    c->poison = strcmp(how, "random") == 0 ? SL_GEN_POISON_RANDOM : SL_GEN_POISON_FLIP;
+    return SL_OK;
+}
+
 static void pack_key(msgpack_packer *pk, const char *k) {
     msgpack_pack_str(pk, strlen(k));
     msgpack_pack_str_body(pk, k, strlen(k));
@@ -183,6 +225,8 @@ static void pack_sample(sl_gen_t *g) {
     draw_features(g, score);
     double y = label_of(g, score);
     int labelled = sl_rng_uniform(&g->rng) < g->c.labelled_fraction;
+    if (labelled)
+        y = poisoned(g, i, y);
     msgpack_packer *pk = &g->pk;
     msgpack_pack_map(pk, labelled ? 3 : 2);
     pack_key(pk, "id");
@@ -278,6 +322,8 @@ sl_err_t sl_gen_config_load(const sl_opts_t *o, sl_gen_config_t *c, char *errstr
     TRY(sl_opts_double(o, "noise", 0, 1e6, &c->noise, errstr, errstr_size));
     TRY(sl_opts_uint(o, "drift-at", 0, UINT64_MAX, &c->drift_at, errstr, errstr_size));
     TRY(sl_opts_uint(o, "drift-width", 0, UINT64_MAX, &c->drift_width, errstr, errstr_size));
+    if ((err = load_poison(o, c, errstr, errstr_size)) != SL_OK)
+        return err;
     TRY(sl_opts_double(o, "rate", 0, 1e9, &c->rate, errstr, errstr_size));
     TRY(sl_opts_uint(o, "per-message", 1, 1u << 16, &u, errstr, errstr_size));
     c->per_message = (uint32_t)u;
