@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""The benchmark figures of README.md and docs/BENCHMARKS.md, rendered from bench/results/*.json.
+"""The benchmark figures of README.md and docs/*.md, rendered from bench/results/*.json.
 
     bench/figures.py            rewrite every figure region of the docs from the results
     bench/figures.py --check    exit 1, with a diff, when a region differs from what the
@@ -35,7 +35,9 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(ROOT, "bench", "results")
-DOCS = ["README.md", "docs/BENCHMARKS.md"]
+# Every document that may hold figure regions: the README and docs/*.md.
+DOCS = ["README.md"] + sorted(os.path.relpath(p, ROOT)
+                              for p in glob.glob(os.path.join(ROOT, "docs", "*.md")))
 BEGIN = re.compile(r"^<!-- figure: ([a-z0-9-]+) -->$")
 END = "<!-- /figure -->"
 
@@ -215,6 +217,41 @@ def runs(res):
         for name, rec in res.used])
 
 
+def _guard_fmt(v, p=0):
+    if v is None or (isinstance(v, float) and (math.isinf(v) or math.isnan(v))):
+        return "-"
+    return f"{v:.{p}f}" if p else f"{v:,.0f}"
+
+
+def guard_table(res):
+    """docs/GUARD.md: guarded vs unguarded on seeded streams (medians over seeds)."""
+    f = _guard_fmt
+    out = ["| detector | stream | arm | accuracy (true labels) | accuracy (stream labels) | "
+           "detection delay | false alarms / 1M | recovery (samples) | alarms | promotions | "
+           "switches |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for a in res("guard")["table"]:
+        g = a["guarded"]
+        out.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            a["detector"], a["scenario"], "guarded" if g else "unguarded", f(a["accuracy"], 4),
+            f(a["accuracy_labels"], 4), f(a["detection_delay"]) if g else "-",
+            f(a["false_alarms_per_1M"], 2) if g else "-", f(a["recovery_samples"]),
+            f(a["alarms"]), f(a["promotions"]), f(a["switches"])))
+    return "\n".join(out)
+
+
+def guard_cpu(res):
+    """docs/GUARD.md: CPU per sample of the learning step with and without the guard."""
+    out = ["| detector | learning step, ns/sample: plain | guard, 0 challengers | "
+           "guard, 2 challengers | replay ns/sample | projected replay with 2 challengers vs "
+           "without guard | vs guard with 0 |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    for r in res("guard")["cpu"]:
+        out.append("| %s | %.0f | %.0f | %.0f | %.0f | %.2fx | %.2fx |" % (
+            r["detector"], r["ns_per_sample_plain"], r["ns_per_sample_guard0"],
+            r["ns_per_sample_guard2"], r["replay_ns_per_sample"], r["projected_ratio"],
+            r["projected_ratio_vs_guard0"]))
+    return "\n".join(out)
+
+
 # The regions: name -> renderer. Add new benchmarks here.
 FIGURES = {
     "readme-headline": readme_headline,
@@ -222,6 +259,8 @@ FIGURES = {
     "benchmarks-table": table,
     "replay-detail": replay_detail,
     "scaleout": scaleout,
+    "guard-table": guard_table,
+    "guard-cpu": guard_cpu,
 }
 
 
@@ -248,9 +287,19 @@ def render(name):
 
 def regions(text, path):
     """[(name, start, end)] line indexes of each region's body."""
-    lines, found, open_at = text.split("\n"), [], None
+    lines, found, open_at, fence = text.split("\n"), [], None, None
     for i, line in enumerate(lines):
-        m = BEGIN.match(line.strip())
+        stripped = line.strip()
+        if stripped.startswith("```") and open_at is None:  # markers in code are examples
+            ticks = stripped[:len(stripped) - len(stripped.lstrip("`"))]
+            if fence is None:
+                fence = ticks
+            elif ticks == fence and stripped == ticks:
+                fence = None
+            continue
+        if fence is not None:
+            continue
+        m = BEGIN.match(stripped)
         if m:
             if open_at is not None:
                 raise SystemExit("%s:%d: figure region inside another" % (path, i + 1))

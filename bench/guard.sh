@@ -57,7 +57,7 @@ for _ in 1 2 3; do
 done
 echo "{\"scenario\":\"replay\",\"ns_per_sample\":$best}" >>"$out"
 
-$py - "$out" <<'EOF'
+$py - "$out" "$out.raw.json" <<'EOF'
 import json, math, platform, statistics, sys
 rows = [json.loads(l.replace("inf", "1e999").replace("nan", "NaN")) for l in open(sys.argv[1])]
 def med(xs):
@@ -99,6 +99,7 @@ for r in rows:
     vs_g0 = (replay - plain + g2) / (replay - plain + g0)
     cpu.append(dict(r, replay_ns_per_sample=replay, projected_ratio=vs_plain, projected_ratio_vs_guard0=vs_g0))
     print(f"| {r['detector']} | {plain:.0f} | {g0:.0f} | {g2:.0f} | {replay:.0f} | {vs_plain:.2f}x | {vs_g0:.2f}x |")
-json.dump({"machine": platform.platform(), "seeds": max(t["seeds"] for t in table),
-           "table": table, "cpu": cpu}, open("bench/results/guard.json", "w"), indent=1)
+json.dump({"seeds": max(t["seeds"] for t in table), "table": table, "cpu": cpu},
+          open(sys.argv[2], "w"), indent=1)
 EOF
+$py bench/record.py guard "bench/guard.sh $*" "$out.raw.json"
