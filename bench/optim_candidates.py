@@ -3,7 +3,9 @@
 pass over a stream, side by side, in a PyTorch re-implementation of
 streamlearn's loop (so that rules streamlearn does not ship can be tried).
 
-  optim_candidates.py DATA_DIR OUT_JSON [--shapes ,32] [--seeds N]
+  optim_candidates.py DATA_DIR [--shapes ,32] [--seeds N]
+
+writes bench/results/optim_candidates.json through bench/record.py.
 
 DATA_DIR is what scripts/gen_quality_data.py --npz writes (bench/quality.sh
 leaves it in $BENCH_DATA/quality/data). The loop is streamlearn's: batches of
@@ -27,6 +29,7 @@ import argparse
 import json
 import math
 import os
+import subprocess
 import sys
 
 import numpy as np
@@ -280,7 +283,6 @@ CANDIDATES = {
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("data_dir")
-    ap.add_argument("out_json")
     ap.add_argument("--shapes", default=",32")
     ap.add_argument("--seeds", type=int, default=5)
     a = ap.parse_args()
@@ -311,13 +313,14 @@ def main():
             print("%-22s" % ("%s %s" % (name, form)) +
                   "".join("%13.3f" % row[n] if row[n] > -99 else "%13.0e" % row[n] for n in names),
                   flush=True)
-    with open(a.out_json, "w") as f:
-        json.dump({"benchmark": "optimizer candidates (PyTorch re-implementation)",
-                   "command": "bench/optim_candidates.py DATA_DIR %s --shapes %s --seeds %d"
-                              % (a.out_json, a.shapes, a.seeds),
-                   "rows": [{k: (None if isinstance(v, float) and not math.isfinite(v) else v)
-                             for k, v in r.items()} for r in rows]}, f, indent=1)
-        f.write("\n")
+    raw = {"shapes": a.shapes, "seeds": a.seeds,
+           "rows": [{k: (None if isinstance(v, float) and not math.isfinite(v) else v)
+                     for k, v in r.items()} for r in rows]}
+    record = os.path.join(os.path.dirname(os.path.abspath(__file__)), "record.py")
+    command = "bench/optim_candidates.py $BENCH_DATA/quality/data --shapes %s --seeds %d" % (
+        a.shapes, a.seeds)
+    subprocess.run([sys.executable, record, "optim_candidates", command],
+                   input=json.dumps(raw), text=True, check=True)
     return 0
 
 

@@ -7,7 +7,7 @@
 # hashed forms; then the same with a hidden layer.
 #   bench/quality.sh [SEEDS]     shuffles per data set (default 5)
 # Needs /usr/bin/python3 with python3-sklearn, python3-numpy, python3-msgpack.
-# Prints the tables and writes bench/results/quality.json.
+# Prints the tables and writes bench/results/quality.json (bench/record.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seeds=${1:-5}
@@ -50,5 +50,6 @@ while read -r stream flags; do
   done
 done < "$work/streams.txt"
 
-$py bench/quality_report.py "$work/data" "$work/pred" bench/results/quality.json \
-  --grid "$grid" --shapes "$shapes" --command "bench/quality.sh $seeds"
+$py bench/quality_report.py "$work/data" "$work/pred" "$work/quality.json" \
+  --grid "$grid" --shapes "$shapes"
+$py bench/record.py quality "bench/quality.sh $seeds" "$work/quality.json"

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Scores the quality benchmark's predictions and prints its tables.
 
-  quality_report.py DATA_DIR PRED_DIR OUT_JSON --grid 0.001,0.003,... [--shapes ,32]
+  quality_report.py DATA_DIR PRED_DIR RAW_JSON --grid 0.001,0.003,... [--shapes ,32]
 
 Each stream is several shuffled passes over one data set; the score is the
 prequential score of the last pass (every prediction made before its batch
@@ -14,13 +14,14 @@ the better of the two is the bar. Prediction files in PRED_DIR:
                                    hidden layer) or "h32" etc., run "default",
                                    "adam-<lr>" or "adamoff-<lr>"
   <stream>.sklearn.npy             bench/peers/quality_sklearn.py (shape h0)
-Writes every number to OUT_JSON (the source of truth) and prints the tables.
+Writes every number to RAW_JSON, which bench/quality.sh hands to bench/record.py
+(bench/results/quality.json, the source of the docs' tables), and prints the
+tables.
 """
 import argparse
 import json
 import math
 import os
-import platform
 import sys
 
 import msgpack
@@ -76,7 +77,6 @@ def main():
     ap.add_argument("out_json")
     ap.add_argument("--grid", required=True)
     ap.add_argument("--shapes", default="h0")
-    ap.add_argument("--command", default="bench/quality.sh")
     a = ap.parse_args()
     grid = [g for g in a.grid.split(",") if g]
     shapes = [s for s in a.shapes.split(",") if s]
@@ -150,9 +150,6 @@ def main():
         return v
 
     result = {
-        "benchmark": "quality",
-        "command": a.command,
-        "machine": {"system": platform.platform(), "cpus": os.cpu_count()},
         "protocol": "each stream: a data set bundled with scikit-learn, shuffled, %d passes; "
                     "batches of 16 consecutive samples; score = prequential score of the last "
                     "pass (accuracy, or R^2 for regression), mean over %d shuffles; "

@@ -3,11 +3,13 @@
 # PyTorch peer over the same file, on one core. The PyTorch-equivalent loop
 # (--optimizer adam --scale off), then dense32 again with online scaling
 # (--scale standard) and with the defaults (shape flags only: --optimizer
-# auto, --scale auto); then what scaling costs, the three interleaved:
+# auto, --scale auto); then what scaling costs, the three interleaved; then
+# a C loop through msgpack-c's generic decoder and encoder
+# (bench/msgpack_loop.c):
 #   bench/replay.sh [N]          N samples (default 1000000)
 # Needs /usr/bin/python3 with torch and msgpack (python3-torch, python3-msgpack).
-# Prints a table with ratios and writes bench/results/replay.json and
-# bench/results/replay_scaling.json.
+# Prints tables with ratios and writes bench/results/replay.json,
+# replay_scaling.json and replay_c_loop.json (bench/record.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-1000000}
@@ -18,6 +20,8 @@ mkdir -p "$data" bench/results
 cmake -S . -B build/bench -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build/bench -j2 --target streamlearn >/dev/null
 bin=$(pwd)/build/bench/streamlearn
+gcc -O2 -std=c11 -D_GNU_SOURCE bench/msgpack_loop.c $(pkg-config --cflags --libs msgpack) \
+  -o "$data/msgpack_loop"
 
 gen() { # file n args...: a labelled stream from `streamlearn gen` (float32 values)
   local f=$1 n=$2; shift 2
@@ -96,7 +100,7 @@ for r in "${results[@]}"; do
     $((srss / 1024)) "$scpu" "$trate" $((trss / 1024)) "$tcpu" "$ratio"
   json+="{\"case\":\"$label\",\"samples\":$samples,\"scale\":\"$scale\",\"streamlearn\":{\"samples_per_s\":$srate,\"wall_s\":$swall,\"cpu_s\":$scpu,\"rss_kb\":$srss},\"pytorch\":{\"samples_per_s\":$trate,\"wall_s\":$twall,\"cpu_s\":$tcpu,\"rss_kb\":$trss},\"speedup\":$ratio},"
 done
-echo "${json%,}]" > bench/results/replay.json
+echo "${json%,}]" | $py bench/record.py replay "bench/replay.sh $n"
 # What online scaling costs, dense32: the three settings interleaved, five
 # rounds, best of each (its own loop's samples/s), so that other load on the
 # machine hits all three alike. Written to bench/results/replay_scaling.json.
@@ -114,8 +118,33 @@ for round in 1 2 3 4 5; do
     best[$setting]=$(awk -v a="${best[$setting]}" -v b="$r" 'BEGIN { printf "%.0f", (b > a ? b : a) }')
   done
 done
-awk -v off="${best[off]}" -v on="${best[standard]}" -v def="${best[defaults]}" -v n="$n" 'BEGIN {
+awk -v off="${best[off]}" -v on="${best[standard]}" -v def="${best[defaults]}" 'BEGIN {
   printf "\nonline scaling (dense32, best of 5 interleaved): %d samples/s off, %d with --scale standard (%.0f%%), %d with the defaults (%.0f%%)\n", off, on, 100 * on / off, def, 100 * def / off
-  printf "{\"case\":\"dense32\",\"samples\":%d,\"rounds\":5,\"samples_per_s\":{\"scale_off\":%d,\"scale_standard\":%d,\"defaults\":%d},\"standard_vs_off\":%.3f,\"defaults_vs_off\":%.3f}\n", n, off, on, def, on / off, def / off > "bench/results/replay_scaling.json"
 }'
-echo "wrote bench/results/replay_scaling.json"
+awk -v off="${best[off]}" -v on="${best[standard]}" -v def="${best[defaults]}" -v n="$n" 'BEGIN {
+  printf "{\"case\":\"dense32\",\"samples\":%d,\"rounds\":5,\"samples_per_s\":{\"scale_off\":%d,\"scale_standard\":%d,\"defaults\":%d},\"standard_vs_off\":%.3f,\"defaults_vs_off\":%.3f}\n", n, off, on, def, on / off, def / off
+}' | $py bench/record.py replay_scaling "bench/replay.sh $n"
+
+# Side by side with the C comparison loop (bench/msgpack_loop.c: msgpack-c's
+# generic unpacker per sample, one prediction map packed per sample, no
+# learning), the median of three runs of each, alternating.
+rate_c() { sed -n 's/.*: \([0-9]*\) samples\/s$/\1/p' "$data/log.c-$1" | tail -1; }
+printf '\n%-8s %14s %14s %8s\n' case "streamlearn/s" "msgpack-c/s" ratio
+cj="["
+for label in dense32 bin32; do
+  f=$data/$([ $label = dense32 ] && echo "dense32-$n" || echo "bin32-$n").msgpack
+  sl=() c=()
+  for i in 1 2 3; do
+    run "sl-$label-c$i" env OPENBLAS_NUM_THREADS=1 $bin replay --model logistic --dim 32 \
+      --optimizer adam --scale off --batch-size 256 --input "$f" --output /dev/null >/dev/null
+    sl+=("$(rate_sl "$label-c$i")")
+    run "c-$label-$i" "$data/msgpack_loop" "$f" /dev/null >/dev/null
+    c+=("$(rate_c "$label-$i")")
+  done
+  s_med=$(printf '%s\n' "${sl[@]}" | sort -g | sed -n 2p)
+  c_med=$(printf '%s\n' "${c[@]}" | sort -g | sed -n 2p)
+  ratio=$(printf "%.2f" "$(echo "scale=4; $s_med / $c_med" | bc)")
+  printf '%-8s %14.0f %14.0f %7sx\n' "$label" "$s_med" "$c_med" "$ratio"
+  cj+="{\"case\":\"$label\",\"samples\":$n,\"streamlearn_per_s\":$(printf '%.0f' "$s_med"),\"msgpack_c_loop_per_s\":$c_med,\"ratio\":$ratio,\"command\":\"bench/replay.sh $n\"},"
+done
+echo "${cj%,}]" | $py bench/record.py replay_c_loop "bench/replay.sh $n"

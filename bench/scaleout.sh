@@ -62,7 +62,8 @@ run() {
         local parts=0
         for port in "${ports[@]}"; do
             local v
-            v=$(curl -s "127.0.0.1:$port/metrics" | awk '/^streamlearn_partitions_assigned/ {print $2}')
+            # || true: the HTTP port may not listen yet, and set -e would end the run
+            v=$(curl -s "127.0.0.1:$port/metrics" | awk '/^streamlearn_partitions_assigned/ {print $2}' || true)
             parts=$((parts + ${v:-0}))
         done
         if [ "$parts" -eq "$PARTS" ]; then settled=$((settled + 1)); else settled=0; fi
@@ -80,7 +81,7 @@ run() {
         local total=0
         for port in "${ports[@]}"; do
             local v
-            v=$(curl -s "127.0.0.1:$port/metrics" | awk '/^streamlearn_predictions_total/ {print $2}')
+            v=$(curl -s "127.0.0.1:$port/metrics" | awk '/^streamlearn_predictions_total/ {print $2}' || true)
             total=$((total + ${v:-0}))
         done
         if [ "$total" -ge "$N" ]; then
@@ -102,10 +103,14 @@ run() {
 }
 
 printf '%-10s %-9s %10s %14s %16s\n' role replicas seconds samples/s cpu_us/sample
+json="["
 for spec in "both 1 in1" "predictor 1 in2" "predictor 2 in3" "predictor 4 in4"; do
     set -- $spec
     read -r secs cpu < <(run "$1" "$2" "$3")
     awk -v r="$1" -v k="$2" -v s="$secs" -v c="$cpu" -v n="$N" \
         'BEGIN { printf "%-10s %-9s %10.2f %14.0f %16.2f\n", r, k, s, n / s, c }'
+    json+=$(awk -v r="$1" -v k="$2" -v s="$secs" -v c="$cpu" -v n="$N" \
+        'BEGIN { printf "{\"role\":\"%s\",\"replicas\":%d,\"samples\":%d,\"seconds\":%.2f,\"samples_per_s\":%.0f,\"cpu_us_per_sample\":%.2f},", r, k, n, s, n / s, c }')
 done
 echo "(gen produces the stream during the timing on the same 2 cores; cpu is the replicas' only)"
+echo "${json%,}]" | /usr/bin/python3 "$(dirname "$0")/record.py" scaleout "bench/scaleout.sh $BIN $N"

@@ -46,7 +46,7 @@ for case in 1000:20 100000:10 10000000:3; do
   $py bench/peers/snapshot_torch.py "$url" "$params" "$repeats" >>"$data/pt.jsonl"
 done
 
-$py - "$data/sl.jsonl" "$data/pt.jsonl" bench/results/snapshot.json <<'EOF'
+$py - "$data/sl.jsonl" "$data/pt.jsonl" "$data/snapshot.json" <<'EOF'
 import json, sys
 sl = [json.loads(l) for l in open(sys.argv[1])]
 pt = [json.loads(l) for l in open(sys.argv[2])]
@@ -65,5 +65,5 @@ for s, p in zip(sl, pt):
              s["redis_set_ms"], s["redis_get_ms"], p["save_ms"], p["load_ms"],
              row["pause_vs_torch_save"], row["load_vs_torch_load"]))
 json.dump(rows, open(sys.argv[3], "w"))
-print("wrote", sys.argv[3])
 EOF
+$py bench/record.py snapshot "bench/snapshot.sh" "$data/snapshot.json"

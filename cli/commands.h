@@ -1,6 +1,6 @@
 /* commands.h - the subcommands of the streamlearn binary. Each takes the
- * arguments after its name and returns the process exit status (CONTRACT
- * section 1: 0 success, 1 runtime failure, 2 bad usage or config). */
+ * arguments after its name and returns the process exit status: 0 success,
+ * 1 a runtime failure, 2 bad usage or config (README.md, "Exit status"). */
 #ifndef SL_COMMANDS_H
 #define SL_COMMANDS_H
 

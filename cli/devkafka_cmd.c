@@ -1,5 +1,5 @@
 /* devkafka_cmd.c - `streamlearn dev-kafka`: serves an embedded Kafka-protocol
- * cluster until SIGINT/SIGTERM (CONTRACT section 1). */
+ * cluster until SIGINT/SIGTERM. */
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -11,7 +11,7 @@
 #include "consumer/devkafka.h"
 
 static const char usage[] =
-    "usage: streamlearn dev-kafka [--brokers N] [--topics NAME:PARTITIONS,...] "
+    "usage: streamlearn dev-kafka [--broker-count N] [--topics NAME:PARTITIONS,...] "
     "[--bootstrap-file PATH]\n\n"
     "Serves an embedded Kafka-protocol cluster on loopback (librdkafka's mock cluster)\n"
     "for development and tests: prints the bootstrap address on the first line of\n"
@@ -33,7 +33,7 @@ int sl_cmd_dev_kafka(int argc, char **argv) {
                 sl_opts_positional(o, 0));
         goto out;
     }
-    if (sl_opts_uint(o, "brokers", 1, 16, &brokers, errstr, sizeof errstr) != SL_OK) {
+    if (sl_opts_uint(o, "broker-count", 1, 16, &brokers, errstr, sizeof errstr) != SL_OK) {
         fprintf(stderr, "streamlearn dev-kafka: %s\n", errstr);
         goto out;
     }

@@ -20,8 +20,9 @@
 static const char usage[] =
     "usage: streamlearn gen [--model M --dim N --classes K] [--stream KIND] [--samples N]\n"
     "                       (--output FILE | --brokers LIST --topic T) [flags]\n\n"
-    "Writes a seeded, reproducible synthetic stream of msgpack samples (CONTRACT\n"
-    "section 2) with an optional concept drift, and reports the rate it achieved.";
+    "Writes a seeded, reproducible synthetic stream of msgpack samples (maps with x,\n"
+    "y and id, as `run` and `replay` read them) with an optional concept drift, and\n"
+    "reports the rate it achieved.";
 
 struct sl_gen {
     sl_gen_config_t c;
@@ -32,6 +33,7 @@ struct sl_gen {
     float *x;       /* dense features of the current sample */
     uint32_t *idx;  /* sparse: chosen feature names */
     sl_rng_t rng;
+    sl_rng_t poison_rng; /* its own stream, so poisoning changes nothing else */
     uint64_t next;
     msgpack_sbuffer sbuf;
     msgpack_packer pk;
@@ -91,6 +93,7 @@ sl_gen_t *sl_gen_new(const sl_gen_config_t *c, char *errstr, size_t errstr_size)
     if (!g->a || !g->b || !g->cur || !g->x || !g->idx)
         goto nomem;
     sl_rng_seed(&g->rng, c->seed);
+    sl_rng_seed(&g->poison_rng, c->seed ^ 0x706f69736f6eull); /* "poison" */
     draw_concept(g, g->a);
     draw_concept(g, g->b);
     msgpack_sbuffer_init(&g->sbuf);
@@ -168,6 +171,46 @@ static double label_of(sl_gen_t *g, const double *score) {
     return y;
 }
 
+/* The label of sample i after --poison: unchanged outside [poison_from,
+ * poison_to). Draws only from the poison generator. */
+static double poisoned(sl_gen_t *g, uint64_t i, double y) {
+    if (i < g->c.poison_from || i >= g->c.poison_to)
+        return y;
+    uint32_t classes = g->c.head == SL_HEAD_SOFTMAX ? g->k : 2;
+    if (g->c.poison == SL_GEN_POISON_RANDOM)
+        return g->c.head == SL_HEAD_LINEAR ? sl_rng_normal(&g->poison_rng)
+                                           : (double)sl_rng_below(&g->poison_rng, classes);
+    if (g->c.head == SL_HEAD_LINEAR)
+        return -y;
+    return (double)(((uint32_t)y + 1) % classes);
+}
+
+/* --poison-from, --poison-to (both or neither) and --poison. */
+static sl_err_t load_poison(const sl_opts_t *o, sl_gen_config_t *c, char *errstr,
+                            size_t errstr_size) {
+    sl_err_t from =
+        sl_opts_uint(o, "poison-from", 0, UINT64_MAX, &c->poison_from, errstr, errstr_size);
+    sl_err_t to = sl_opts_uint(o, "poison-to", 0, UINT64_MAX, &c->poison_to, errstr, errstr_size);
+    if (from != SL_OK && from != SL_ERR_EOF)
+        return from;
+    if (to != SL_OK && to != SL_ERR_EOF)
+        return to;
+    if ((from == SL_OK) != (to == SL_OK) || (to == SL_OK && c->poison_to <= c->poison_from)) {
+        sl_errstr_set(errstr, errstr_size,
+                      "--poison-from/--poison-to: give both, with --poison-to above --poison-from");
+        return SL_ERR_INVAL;
+    }
+    const char *how = "flip";
+    sl_opts_str(o, "poison", &how);
+    if (strcmp(how, "flip") != 0 && strcmp(how, "random") != 0) {
+        sl_errstr_set(errstr, errstr_size, "%s: \"%s\" is not one of flip, random",
+                      sl_opts_origin(o, "poison"), how);
+        return SL_ERR_INVAL;
+    }
+    c->poison = strcmp(how, "random") == 0 ? SL_GEN_POISON_RANDOM : SL_GEN_POISON_FLIP;
+    return SL_OK;
+}
+
 static void pack_key(msgpack_packer *pk, const char *k) {
     msgpack_pack_str(pk, strlen(k));
     msgpack_pack_str_body(pk, k, strlen(k));
@@ -182,6 +225,8 @@ static void pack_sample(sl_gen_t *g) {
     draw_features(g, score);
     double y = label_of(g, score);
     int labelled = sl_rng_uniform(&g->rng) < g->c.labelled_fraction;
+    if (labelled)
+        y = poisoned(g, i, y);
     msgpack_packer *pk = &g->pk;
     msgpack_pack_map(pk, labelled ? 3 : 2);
     pack_key(pk, "id");
@@ -231,19 +276,39 @@ uint64_t sl_gen_produced(const sl_gen_t *g) {
     return g->next;
 }
 
+static const char *const stream_names[] = {"hyperplane", "blobs", "sparse"};
+
+sl_err_t sl_gen_stream_parse(const char *name, sl_gen_stream_t *out) {
+    for (size_t i = 0; i < sizeof stream_names / sizeof stream_names[0]; i++) {
+        if (strcmp(name, stream_names[i]) == 0) {
+            *out = (sl_gen_stream_t)i;
+            return SL_OK;
+        }
+    }
+    return SL_ERR_INVAL;
+}
+
 sl_err_t sl_gen_config_load(const sl_opts_t *o, sl_gen_config_t *c, char *errstr,
                             size_t errstr_size) {
     memset(c, 0, sizeof *c);
     uint64_t u;
-    int choice;
     sl_err_t err;
 #define TRY(call)                                                                                  \
     do {                                                                                           \
         if ((err = (call)) != SL_OK && err != SL_ERR_EOF)                                          \
             return err;                                                                            \
     } while (0)
-    TRY(sl_opts_choice(o, "model", &choice, errstr, errstr_size));
-    c->head = (sl_head_t)choice;
+#define CHOICE(name, parse, out)                                                                   \
+    do {                                                                                           \
+        const char *v_ = NULL;                                                                     \
+        TRY(sl_opts_choice(o, (name), &v_, errstr, errstr_size));                                  \
+        if (v_ && parse(v_, (out)) != SL_OK) {                                                     \
+            sl_errstr_set(errstr, errstr_size, "%s: \"%s\" is not known to this build",            \
+                          sl_opts_origin(o, (name)), v_);                                          \
+            return SL_ERR_INVAL;                                                                   \
+        }                                                                                          \
+    } while (0)
+    CHOICE("model", sl_model_head_parse, &c->head);
     u = 0;
     TRY(sl_opts_uint(o, "dim", 1, 1u << 24, &u, errstr, errstr_size));
     c->dim = (uint32_t)u;
@@ -252,21 +317,24 @@ sl_err_t sl_gen_config_load(const sl_opts_t *o, sl_gen_config_t *c, char *errstr
     c->classes = (uint32_t)u;
     TRY(sl_opts_uint(o, "seed", 0, UINT64_MAX, &c->seed, errstr, errstr_size));
     TRY(sl_opts_uint(o, "samples", 0, UINT64_MAX, &c->samples, errstr, errstr_size));
-    TRY(sl_opts_choice(o, "stream", &choice, errstr, errstr_size));
-    c->stream = (sl_gen_stream_t)choice;
+    CHOICE("stream", sl_gen_stream_parse, &c->stream);
     TRY(sl_opts_double(o, "labelled-fraction", 0, 1, &c->labelled_fraction, errstr, errstr_size));
     TRY(sl_opts_double(o, "noise", 0, 1e6, &c->noise, errstr, errstr_size));
     TRY(sl_opts_uint(o, "drift-at", 0, UINT64_MAX, &c->drift_at, errstr, errstr_size));
     TRY(sl_opts_uint(o, "drift-width", 0, UINT64_MAX, &c->drift_width, errstr, errstr_size));
+    if ((err = load_poison(o, c, errstr, errstr_size)) != SL_OK)
+        return err;
     TRY(sl_opts_double(o, "rate", 0, 1e9, &c->rate, errstr, errstr_size));
     TRY(sl_opts_uint(o, "per-message", 1, 1u << 16, &u, errstr, errstr_size));
     c->per_message = (uint32_t)u;
-    TRY(sl_opts_choice(o, "form", &choice, errstr, errstr_size));
-    c->bin_form = choice == 1;
+    const char *form = "array";
+    TRY(sl_opts_choice(o, "form", &form, errstr, errstr_size));
+    c->bin_form = strcmp(form, "bin") == 0;
     TRY(sl_opts_uint(o, "vocab", 1, 1u << 24, &u, errstr, errstr_size));
     c->vocab = (uint32_t)u;
     TRY(sl_opts_uint(o, "nnz", 1, 1u << 16, &u, errstr, errstr_size));
     c->nnz = (uint32_t)u;
+#undef CHOICE
 #undef TRY
     return SL_OK;
 }

@@ -16,6 +16,14 @@ typedef enum sl_gen_stream {
     SL_GEN_SPARSE = 2,     /* nnz named features "f<i>" out of vocab, value 1 */
 } sl_gen_stream_t;
 
+/* How --poison corrupts a label: flip it (logistic 1 - y, softmax (y + 1)
+ * mod K, linear -y), or replace it with a random one (a uniform class, or a
+ * standard normal target). */
+typedef enum sl_gen_poison {
+    SL_GEN_POISON_FLIP = 0,
+    SL_GEN_POISON_RANDOM = 1,
+} sl_gen_poison_t;
+
 typedef struct sl_gen_config {
     sl_head_t head; /* label kind: linear (real), logistic (0/1), softmax (0..K-1) */
     uint32_t dim, classes;
@@ -26,9 +34,15 @@ typedef struct sl_gen_config {
                                        blended linearly over drift_width samples */
     uint32_t per_message, vocab, nnz;
     int bin_form;
+    uint64_t poison_from,
+        poison_to; /* labels of samples [from, to) corrupted; none if to <= from */
+    sl_gen_poison_t poison;
 } sl_gen_config_t;
 
 typedef struct sl_gen sl_gen_t;
+
+/* "hyperplane" | "blobs" | "sparse" -> the stream; SL_ERR_INVAL for another name. */
+sl_err_t sl_gen_stream_parse(const char *name, sl_gen_stream_t *out);
 
 /* Reads gen's flags. SL_ERR_INVAL with errstr naming the flag. */
 sl_err_t sl_gen_config_load(const sl_opts_t *o, sl_gen_config_t *c, char *errstr,

@@ -9,8 +9,8 @@
 #include <cjson/cJSON.h>
 
 #include "cli/commands.h"
+#include "cli/export.h"
 #include "cli/options.h"
-#include "common/buf.h"
 #include "common/fileio.h"
 #include "model/safetensors.h"
 #include "store/keys.h"
@@ -30,17 +30,27 @@ static const char usage[] =
     "                       running workers back to V's offsets); workers follow in ~1 s\n"
     "  pin V / unpin V      retention never drops a pinned version\n"
     "  export V --out F     V's weights as safetensors (torch.nn.Sequential names; the\n"
-    "                       scaler as scaler.* tensors, or folded into layer 0 with\n"
-    "                       --fold-scaler)\n"
+    "                       scaler as scaler.* tensors), or as ONNX with --format onnx\n"
+    "                       or an F ending in .onnx (the scaler as its first nodes);\n"
+    "                       --fold-scaler folds the scaler into layer 0 instead\n"
     "  import F             F's weights (and scaler.* tensors) as a new version whose\n"
     "                       parent is head; it becomes head (architecture from head,\n"
     "                       else from the file)";
+
+/* What `export` was asked for, checked before Redis is reached. */
+typedef struct export_args {
+    uint64_t version;
+    const char *out;
+    sl_export_format_t format;
+    int fold; /* --fold-scaler */
+} export_args_t;
 
 typedef struct models {
     sl_opts_t *opts;
     sl_redis_t *redis;
     sl_snapshot_t *snap;
     int json;
+    export_args_t exp;
     char err[1024];
 } models_t;
 
@@ -343,38 +353,56 @@ static int cmd_pin(models_t *m, int on) {
     return 0;
 }
 
-static int cmd_export(models_t *m) {
-    uint64_t v;
-    if (parse_version(m, "export", &v) != 0)
-        return fail(m, 2);
-    const char *out = NULL;
-    if (sl_opts_str(m->opts, "out", &out) != SL_OK || !out || !*out) {
-        snprintf(m->err, sizeof m->err, "export: --out FILE.safetensors is required");
-        return fail(m, 2);
+/* Reads export's version, --out and --format into m->exp; 0, or 2 (usage)
+ * with m->err set. Needs no connection, so usage errors come first. */
+static int export_usage(models_t *m) {
+    export_args_t *a = &m->exp;
+    if (parse_version(m, "export", &a->version) != 0)
+        return 2;
+    if (sl_opts_str(m->opts, "out", &a->out) != SL_OK || !a->out || !*a->out) {
+        snprintf(m->err, sizeof m->err,
+                 "export: --out FILE is required (FILE.safetensors, or FILE.onnx for ONNX)");
+        return 2;
     }
+    const char *format = NULL;
+    char why[512];
+    sl_err_t err = sl_opts_bool(m->opts, "fold-scaler", &a->fold, why, sizeof why);
+    if (err != SL_OK)
+        goto bad;
+    err = sl_opts_choice(m->opts, "format", &format, why, sizeof why);
+    if (err != SL_OK && err != SL_ERR_EOF)
+        goto bad;
+    if (sl_export_pick(format, a->out, "--out", &a->format, why, sizeof why) == SL_OK)
+        return 0;
+bad:
+    snprintf(m->err, sizeof m->err, "export: %s", why);
+    return 2;
+}
+
+static int cmd_export(models_t *m) {
+    const export_args_t *a = &m->exp;
+    const char *name = NULL, *fmt_name = a->format == SL_EXPORT_ONNX ? "ONNX" : "safetensors";
+    sl_opts_str(m->opts, "model-name", &name);
     sl_learner_t *l = NULL;
     sl_snap_meta_t meta;
-    sl_err_t err = sl_snapshot_load(m->snap, v, NULL, &l, &meta, m->err, sizeof m->err);
+    sl_err_t err = sl_snapshot_load(m->snap, a->version, NULL, &l, &meta, m->err, sizeof m->err);
     if (err != SL_OK)
         return fail(m, 1);
-    int fold = 0;
-    if (sl_opts_bool(m->opts, "fold-scaler", &fold, m->err, sizeof m->err) != SL_OK) {
-        sl_learner_destroy(l);
-        sl_snap_meta_clear(&meta);
-        return fail(m, 2);
-    }
-    sl_buf_t buf = {0};
-    err = sl_safetensors_export_learner(l, fold, &buf);
-    if (err != SL_OK)
-        snprintf(m->err, sizeof m->err, "export: out of memory");
-    else
-        err = sl_fileio_write_atomic(out, buf.data, buf.len, m->err, sizeof m->err);
-    sl_buf_free(&buf);
+    sl_onnx_meta_t om = {.model_name = name,
+                         .version = meta.version,
+                         .parent = meta.parent,
+                         .created_at = meta.created_at,
+                         .samples = meta.samples,
+                         .step = meta.step};
+    char why[512];
+    err = sl_export_write(l, a->format, a->fold, &om, a->out, why, sizeof why);
     sl_learner_destroy(l);
     sl_snap_meta_clear(&meta);
-    if (err != SL_OK)
-        return fail(m, 1);
-    printf("version %" PRIu64 " exported to %s\n", v, out);
+    if (err != SL_OK) {
+        snprintf(m->err, sizeof m->err, "export %" PRIu64 " as %s: %s", a->version, fmt_name, why);
+        return fail(m, sl_export_exit_code(err));
+    }
+    printf("version %" PRIu64 " exported to %s (%s)\n", a->version, a->out, fmt_name);
     return 0;
 }
 
@@ -382,21 +410,32 @@ static int cmd_export(models_t *m) {
  * what it does not say from --model/--activation, optimizer from flags. */
 static sl_learner_t *headless_learner(models_t *m, const uint8_t *buf, size_t len, int *code) {
     sl_model_config_t mc = {.head = SL_HEAD_LOGISTIC, .activation = SL_ACT_RELU};
-    int idx;
+    sl_optim_kind_t kind = SL_OPTIM_ADAM;
+    const char *name = NULL;
     *code = 2;
-    if (sl_opts_choice(m->opts, "model", &idx, m->err, sizeof m->err) == SL_OK)
-        mc.head = (sl_head_t)idx;
-    if (sl_opts_choice(m->opts, "activation", &idx, m->err, sizeof m->err) == SL_OK)
-        mc.activation = (sl_act_t)idx;
+    sl_err_t err = sl_opts_choice(m->opts, "model", &name, m->err, sizeof m->err);
+    if (err == SL_OK && sl_model_head_parse(name, &mc.head) != SL_OK)
+        err = SL_ERR_INVAL;
+    if (err == SL_OK || err == SL_ERR_EOF)
+        err = sl_opts_choice(m->opts, "activation", &name, m->err, sizeof m->err);
+    if (err == SL_OK && sl_model_act_parse(name, &mc.activation) != SL_OK)
+        err = SL_ERR_INVAL;
+    if (err == SL_OK || err == SL_ERR_EOF)
+        err = sl_opts_choice(m->opts, "optimizer", &name, m->err, sizeof m->err);
+    if (err == SL_OK && sl_optim_kind_parse(name, &kind) != SL_OK)
+        err = SL_ERR_INVAL;
+    if (err != SL_OK && err != SL_ERR_EOF)
+        return NULL;
     if (mc.head == SL_HEAD_SOFTMAX)
         mc.head = SL_HEAD_LOGISTIC; /* softmax is read from the file's output count */
-    if (sl_safetensors_infer_config(buf, len, &mc, m->err, sizeof m->err) != SL_OK)
+    char why[512];
+    if (sl_safetensors_infer_config(buf, len, &mc, why, sizeof why) != SL_OK) {
+        snprintf(m->err, sizeof m->err, "import %s: %s", sl_opts_positional(m->opts, 1), why);
         return NULL;
-    sl_optim_config_t oc = sl_optim_config_default(SL_OPTIM_ADAM);
-    if (sl_opts_choice(m->opts, "optimizer", &idx, m->err, sizeof m->err) == SL_OK)
-        oc = sl_optim_config_default((sl_optim_kind_t)idx);
+    }
+    sl_optim_config_t oc = sl_optim_config_default(kind);
     double lr;
-    sl_err_t err = sl_opts_double(m->opts, "lr", 0, 1e9, &lr, m->err, sizeof m->err);
+    err = sl_opts_double(m->opts, "lr", 0, 1e9, &lr, m->err, sizeof m->err);
     if (err == SL_OK)
         oc.lr = lr;
     else if (err != SL_ERR_EOF)
@@ -454,8 +493,9 @@ static int cmd_import(models_t *m) {
     const char *path = sl_opts_positional(m->opts, 1);
     uint8_t *buf = NULL;
     size_t len = 0;
-    if (sl_fileio_read(path, IMPORT_MAX_BYTES, &buf, &len, m->err, sizeof m->err) != SL_OK)
-        return fail(m, 1);
+    sl_err_t rerr = sl_fileio_read(path, IMPORT_MAX_BYTES, &buf, &len, m->err, sizeof m->err);
+    if (rerr != SL_OK) /* the file the command names is wrong: usage (2) */
+        return fail(m, rerr == SL_ERR_NOMEM ? 1 : 2);
     sl_learner_t *head_l = NULL, *l = NULL;
     sl_snap_meta_t meta = {0};
     int code = 1, have_head = 0;
@@ -477,7 +517,7 @@ static int cmd_import(models_t *m) {
             snprintf(m->err, sizeof m->err, "import %s: %s", path, why);
             sl_learner_destroy(l);
             l = NULL;
-            code = 2;
+            code = err == SL_ERR_NOMEM ? 1 : 2;
         } else {
             sl_learner_params_changed(l);
         }
@@ -519,6 +559,10 @@ int sl_cmd_models(int argc, char **argv) {
     m.opts = sl_opts_parse(SL_CMD_MODELS, argc, argv, &help, m.err, sizeof m.err);
     if (!m.opts)
         return fail(&m, 2);
+    if (sl_opts_setup_logging(m.opts, m.err, sizeof m.err) != SL_OK) {
+        sl_opts_destroy(m.opts);
+        return fail(&m, 2);
+    }
     int rc;
     const char *sub = sl_opts_npositional(m.opts) ? sl_opts_positional(m.opts, 0) : NULL;
     if (help) {
@@ -533,6 +577,8 @@ int sl_cmd_models(int argc, char **argv) {
         snprintf(m.err, sizeof m.err, "unknown subcommand \"%s\" (see streamlearn models --help)",
                  sub);
         rc = fail(&m, 2);
+    } else if (!strcmp(sub, "export") && (rc = export_usage(&m)) != 0) {
+        rc = fail(&m, rc);
     } else if ((rc = setup(&m, sub)) != 0) {
         rc = fail(&m, rc);
     } else if (!strcmp(sub, "list")) {

@@ -34,9 +34,9 @@ const sl_optdef_t sl_optdefs[] = {
     {"activation", SL_OPT_CHOICE, L, "relu", "relu|tanh|sigmoid", "model", "activation between layers", 0},
     {"seed", SL_OPT_UINT, L | G, "0", NULL, "model", "seed of the weight initialisation (and of gen's stream)", 0},
     {"init", SL_OPT_STR, L, NULL, NULL, "model", "start from these weights (safetensors, nn.Sequential names)", 0},
-    {"save", SL_OPT_STR, P, NULL, NULL, "model", "write the final weights here (safetensors)", 0},
-    {"scale", SL_OPT_CHOICE, L, "auto", "off|standard|maxabs|auto", "model", "online feature scaling, part of the model: standard (running mean and deviation), maxabs (divides by the largest |x|: sparse inputs stay sparse), auto (standard for dense samples, maxabs for sparse ones; with --init, the file's scaler or none), off (raw features: with an explicit --optimizer, the PyTorch loop exactly)", 0},
-    {"fold-scaler", SL_OPT_BOOL, P | M, "false", NULL, "model", "--save/export: fold the scaler into layer 0 (a plain nn.Sequential on raw features) instead of writing scaler.* tensors", 0},
+    {"save", SL_OPT_STR, P, NULL, NULL, "model", "write the final weights here: safetensors, or ONNX when the file ends in .onnx", 0},
+    {"scale", SL_OPT_CHOICE, L, "auto", "off|standard|maxabs|auto", "model", "online feature scaling, part of the model: standard (running mean and deviation), maxabs (divides by the largest absolute value seen: sparse inputs stay sparse), auto (standard for dense samples, maxabs for sparse ones; with --init, the file's scaler or none), off (raw features: with an explicit --optimizer, the PyTorch loop exactly)", 0},
+    {"fold-scaler", SL_OPT_BOOL, P | M, "false", NULL, "model", "--save/export: fold the scaler into layer 0 (a plain nn.Sequential or ONNX graph on raw features) instead of writing scaler.* tensors or scaling nodes", 0},
     /* optimizer */
     {"optimizer", SL_OPT_CHOICE, L, "auto", "sgd|adam|adamw|adagrad|rmsprop|ftrl|auto", "optimizer", "auto: the stream default, normalized adaptive steps that need no tuning (docs/LEARNING.md); sgd..rmsprop: torch.optim's rules and defaults; ftrl: FTRL-Proximal", 0},
     {"lr", SL_OPT_DOUBLE, L, NULL, NULL, "optimizer", "learning rate (default: auto 2, a base step normalized per layer; torch's for the others; sgd 0.01)", 0},
@@ -71,13 +71,16 @@ const sl_optdef_t sl_optdefs[] = {
     {"noise", SL_OPT_DOUBLE, G, "0.05", NULL, "gen", "label noise: probability of a random label (regression: stddev)", 0},
     {"drift-at", SL_OPT_UINT, G, "0", NULL, "gen", "sample at which the concept changes (0 = never)", 0},
     {"drift-width", SL_OPT_UINT, G, "0", NULL, "gen", "samples over which the change is spread (0 = sudden)", 0},
+    {"poison-from", SL_OPT_UINT, G, NULL, NULL, "gen", "first sample whose label is corrupted (with --poison-to)", 0},
+    {"poison-to", SL_OPT_UINT, G, NULL, NULL, "gen", "labels of samples --poison-from .. this - 1 are corrupted", 0},
+    {"poison", SL_OPT_CHOICE, G, "flip", "flip|random", "gen", "how: flip (logistic 1-y, softmax (y+1) mod K, linear -y) or random (a label drawn at random)", 0},
     {"rate", SL_OPT_DOUBLE, G, "0", NULL, "gen", "target samples/s (0 = as fast as possible)", 0},
     {"per-message", SL_OPT_UINT, G, "1", NULL, "gen", "samples per message (more than 1: an array of samples)", 0},
     {"form", SL_OPT_CHOICE, G, "array", "array|bin", "gen", "dense features as a float array or a float32 bin", 0},
     {"vocab", SL_OPT_UINT, G, "1000", NULL, "gen", "sparse: number of distinct feature names", 0},
     {"nnz", SL_OPT_UINT, G, "10", NULL, "gen", "sparse: features per sample", 0},
     /* run */
-    {"brokers", SL_OPT_STR, R | M | G, NULL, NULL, "kafka", "bootstrap servers, or 'embedded' for an in-process dev cluster", 0},
+    {"brokers", SL_OPT_STR, R | G, NULL, NULL, "kafka", "bootstrap servers, or 'embedded' for an in-process dev cluster", 0},
     {"group", SL_OPT_STR, R, "streamlearn", NULL, "kafka", "consumer group", 0},
     {"input-topic", SL_OPT_STR, R, NULL, NULL, "kafka", "topic of samples", 0},
     {"output-topic", SL_OPT_STR, R, NULL, NULL, "kafka", "topic for predictions", 0},
@@ -96,13 +99,14 @@ const sl_optdef_t sl_optdefs[] = {
     {"json", SL_OPT_BOOL, M, "false", NULL, "models", "machine-readable output", 0},
     {"reason", SL_OPT_STR, M, NULL, NULL, "models", "rollback: reason recorded in the audit log", 0},
     {"rewind", SL_OPT_BOOL, M, "false", NULL, "models", "rollback: also move consumers back to the version's offsets", 0},
-    {"out", SL_OPT_STR, M, NULL, NULL, "models", "export: output safetensors file", 0},
+    {"out", SL_OPT_STR, M, NULL, NULL, "models", "export: output file (safetensors, or ONNX when it ends in .onnx)", 0},
+    {"format", SL_OPT_CHOICE, M, NULL, "safetensors|onnx", "models", "export: file format (default: from the --out extension, else safetensors)", 0},
     {"model", SL_OPT_CHOICE, M, NULL, "linear|logistic|softmax", "models", "import with no head: head of a one-output file without streamlearn metadata (default logistic)", 0},
     {"activation", SL_OPT_CHOICE, M, NULL, "relu|tanh|sigmoid", "models", "import with no head: activation when the file does not say (default relu)", 0},
     {"optimizer", SL_OPT_CHOICE, M, "auto", "sgd|adam|adamw|adagrad|rmsprop|ftrl|auto", "models", "import with no head: optimizer of the new version", 0},
     {"lr", SL_OPT_DOUBLE, M, NULL, NULL, "models", "import with no head: learning rate (default: the optimizer's)", 0},
     /* dev-kafka */
-    {"brokers", SL_OPT_UINT, D, "1", NULL, "dev-kafka", "number of embedded brokers", 0},
+    {"broker-count", SL_OPT_UINT, D, "1", NULL, "dev-kafka", "number of embedded brokers (the flag --brokers N is still accepted)", 0},
     {"topics", SL_OPT_STR, D, NULL, NULL, "dev-kafka", "topics to create, NAME:PARTITIONS,...", 0},
     {"bootstrap-file", SL_OPT_STR, D, NULL, NULL, "dev-kafka", "also write the bootstrap address to this file", 0},
     {NULL, 0, 0, NULL, NULL, NULL, NULL, 0},
@@ -127,6 +131,18 @@ struct sl_opts {
     size_t npos;
     sl_kv_t *kafka;
     size_t nkafka;
+    char **ignored; /* INI keys that belong to other commands */
+    size_t nignored;
+};
+
+/* Older flag names still accepted on the command line (never from the
+ * environment or the INI file, where the old name meant something else). */
+static const struct {
+    unsigned commands;
+    const char *old_name, *new_name;
+} renamed_flags[] = {
+    /* a count of brokers, not the bootstrap list --brokers means elsewhere */
+    {SL_CMD_DEVKAFKA, "brokers", "broker-count"},
 };
 
 static size_t n_defs(void) {
@@ -144,6 +160,25 @@ static long find_def(unsigned command, const char *name, size_t len) {
             return (long)i;
     }
     return -1;
+}
+
+/* The row a command-line flag names: its own row, or the row it was renamed to. */
+static long find_flag(unsigned command, const char *name, size_t len) {
+    long i = find_def(command, name, len);
+    for (size_t r = 0; i < 0 && r < sizeof renamed_flags / sizeof renamed_flags[0]; r++)
+        if ((renamed_flags[r].commands & command) && strlen(renamed_flags[r].old_name) == len &&
+            strncmp(renamed_flags[r].old_name, name, len) == 0)
+            i = find_def(command, renamed_flags[r].new_name, strlen(renamed_flags[r].new_name));
+    return i;
+}
+
+/* "true", "false", "yes", ...: a word that reads as a boolean value. */
+static int is_bool_word(const char *s) {
+    static const char *words[] = {"true", "false", "yes", "no", "on", "off"};
+    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
+        if (strcasecmp(s, words[i]) == 0)
+            return 1;
+    return 0;
 }
 
 static int set_val(sl_opts_t *o, long i, const char *value, sl_opt_source_t src,
@@ -221,8 +256,23 @@ void sl_opts_destroy(sl_opts_t *o) {
         free(o->kafka[i].value);
     }
     free(o->kafka);
+    for (size_t i = 0; i < o->nignored; i++)
+        free(o->ignored[i]);
+    free(o->ignored);
     free(o->pos);
     free(o);
+}
+
+/* Remembers an INI key of another command, for the debug note. */
+static int add_ignored(sl_opts_t *o, const char *name) {
+    char **k = realloc(o->ignored, (o->nignored + 1) * sizeof *k);
+    if (!k)
+        return -1;
+    o->ignored = k;
+    if (!(k[o->nignored] = strdup(name)))
+        return -1;
+    o->nignored++;
+    return 0;
 }
 
 typedef struct ini_ctx {
@@ -246,10 +296,20 @@ static int on_ini_key(void *user, const char *section, const char *name, const c
         return 1;
     }
     long i = find_def(c->o->command, name, strlen(name));
-    if (i < 0 || strcmp(name, "config") == 0 || strcmp(name, "kafka-opt") == 0) {
+    int reserved = strcmp(name, "config") == 0 || strcmp(name, "kafka-opt") == 0;
+    if (i < 0 && !reserved && find_def(SL_CMD_ALL, name, strlen(name)) >= 0) {
+        /* One file serves every command: another command's key is not ours to check. */
+        if (add_ignored(c->o, name) != 0) {
+            sl_errstr_set(c->errstr, c->errstr_size, "out of memory");
+            c->failed = 1;
+            return 0;
+        }
+        return 1;
+    }
+    if (i < 0 || reserved) {
         sl_errstr_set(c->errstr, c->errstr_size,
-                      "%s: unknown key \"%s\"%s%s%s (keys are flag names of this command; "
-                      "librdkafka properties go in [kafka])",
+                      "%s: unknown key \"%s\"%s%s%s (keys are flag names of streamlearn's "
+                      "commands; librdkafka properties go in [kafka])",
                       c->path, name, *section ? " in [" : "", section, *section ? "]" : "");
         c->failed = 1;
         return 0;
@@ -335,7 +395,7 @@ sl_opts_t *sl_opts_parse(unsigned command, int argc, char **argv, int *help, cha
         const char *name = arg + 2;
         const char *eq = strchr(name, '=');
         size_t name_len = eq ? (size_t)(eq - name) : strlen(name);
-        long i = find_def(command, name, name_len);
+        long i = find_flag(command, name, name_len);
         if (i < 0) {
             sl_errstr_set(errstr, errstr_size, "--%.*s: unknown option (see --help)", (int)name_len,
                           name);
@@ -346,6 +406,14 @@ sl_opts_t *sl_opts_parse(unsigned command, int argc, char **argv, int *help, cha
         if (eq) {
             value = eq + 1;
         } else if (d->type == SL_OPT_BOOL) {
+            /* "--json false" would silently turn --json on and pass "false" on as an argument */
+            if (a + 1 < argc && is_bool_word(argv[a + 1])) {
+                sl_errstr_set(errstr, errstr_size,
+                              "--%s takes no separate value: write --%s to turn it on, "
+                              "--%s=%s to set it",
+                              d->name, d->name, d->name, argv[a + 1]);
+                goto fail;
+            }
             value = "true";
         } else if (a + 1 < argc) {
             value = argv[++a];
@@ -353,8 +421,8 @@ sl_opts_t *sl_opts_parse(unsigned command, int argc, char **argv, int *help, cha
             sl_errstr_set(errstr, errstr_size, "--%s: missing value", d->name);
             goto fail;
         }
-        char origin[96];
-        snprintf(origin, sizeof origin, "--%s", d->name);
+        char origin[96]; /* as typed: an older name stays recognisable in messages */
+        snprintf(origin, sizeof origin, "--%.*s", (int)name_len, name);
         if (strcmp(d->name, "kafka-opt") == 0) {
             if (add_kafka_pair(o, value, SL_SRC_FLAG, errstr, errstr_size, origin) != 0)
                 goto fail;
@@ -433,10 +501,32 @@ sl_opts_t *sl_opts_start(unsigned command, const char *name, const char *usage, 
         *exit_code = 2;
         return NULL;
     }
-    int level = SL_LOG_INFO;
-    if (sl_opts_choice(o, "log-level", &level, errstr, sizeof errstr) == SL_OK)
-        sl_log_set_level((sl_log_level_t)level);
+    if (sl_opts_setup_logging(o, errstr, sizeof errstr) != SL_OK) {
+        fprintf(stderr, "streamlearn %s: %s\n", name, errstr);
+        sl_opts_destroy(o);
+        *exit_code = 2;
+        return NULL;
+    }
     return o;
+}
+
+sl_err_t sl_opts_setup_logging(const sl_opts_t *o, char *errstr, size_t errstr_size) {
+    const char *name = NULL;
+    sl_log_level_t level = SL_LOG_INFO;
+    sl_err_t err = sl_opts_choice(o, "log-level", &name, errstr, errstr_size);
+    if (err != SL_OK)
+        return err;
+    if (sl_log_level_parse(name, &level) != 0) {
+        sl_errstr_set(errstr, errstr_size, "%s: no log level is called \"%s\"",
+                      sl_opts_origin(o, "log-level"), name);
+        return SL_ERR_INVAL;
+    }
+    sl_log_set_level(level);
+    for (size_t i = 0; i < o->nignored; i++)
+        sl_log(SL_LOG_DEBUG, "config key ignored: it belongs to another command",
+               SL_STR("key", o->ignored[i]),
+               SL_STR("file", o->vals[find_def(o->command, "config", 6)].value));
+    return SL_OK;
 }
 
 static const sl_optval_t *get(const sl_opts_t *o, const char *name) {
@@ -450,6 +540,11 @@ static const sl_optval_t *get(const sl_opts_t *o, const char *name) {
 
 int sl_opts_isset(const sl_opts_t *o, const char *name) {
     return get(o, name)->value != NULL;
+}
+
+int sl_opts_given(const sl_opts_t *o, const char *name) {
+    const sl_optval_t *v = get(o, name);
+    return v->value != NULL && v->source != SL_SRC_DEFAULT;
 }
 
 const char *sl_opts_origin(const sl_opts_t *o, const char *name) {
@@ -533,7 +628,7 @@ sl_err_t sl_opts_bool(const sl_opts_t *o, const char *name, int *out, char *errs
     return SL_ERR_INVAL;
 }
 
-sl_err_t sl_opts_choice(const sl_opts_t *o, const char *name, int *out, char *errstr,
+sl_err_t sl_opts_choice(const sl_opts_t *o, const char *name, const char **out, char *errstr,
                         size_t errstr_size) {
     long di = find_def(o->command, name, strlen(name));
     const sl_optval_t *v = get(o, name);
@@ -541,11 +636,12 @@ sl_err_t sl_opts_choice(const sl_opts_t *o, const char *name, int *out, char *er
         return SL_ERR_EOF;
     const char *c = sl_optdefs[di].choices;
     size_t len = strlen(v->value);
-    for (int idx = 0; c && *c; idx++) {
+    while (c && *c) {
         const char *bar = strchr(c, '|');
         size_t clen = bar ? (size_t)(bar - c) : strlen(c);
         if (clen == len && strncasecmp(c, v->value, len) == 0) {
-            *out = idx;
+            memcpy(v->value, c, len); /* the table's spelling: "LOGISTIC" -> "logistic" */
+            *out = v->value;
             return SL_OK;
         }
         c = bar ? bar + 1 : NULL;
@@ -605,8 +701,11 @@ void sl_opts_print_help(unsigned command, const char *usage, FILE *out) {
     }
     fprintf(out, "\nEvery flag can also come from the environment (STREAMLEARN_<FLAG>, dashes as\n"
                  "underscores) or the -c INI file (key = flag name); flags win, then the\n"
-                 "environment, then the file. librdkafka properties: --kafka-opt name=value,\n"
-                 "the INI [kafka] section, or STREAMLEARN_KAFKA_<NAME> (dots as underscores).\n");
+                 "environment, then the file. One INI file can serve every command: keys of\n"
+                 "other commands are skipped. A boolean flag alone turns it on; --flag=false\n"
+                 "turns it off (environment and file: true/false, 1/0, yes/no, on/off).\n"
+                 "librdkafka properties: --kafka-opt name=value, the INI [kafka] section, or\n"
+                 "STREAMLEARN_KAFKA_<NAME> (dots as underscores).\n");
 }
 
 void sl_opts_print_markdown(FILE *out) {
@@ -624,7 +723,28 @@ void sl_opts_print_markdown(FILE *out) {
                  "Precedence: flags > environment (`STREAMLEARN_<FLAG>`, dashes as underscores) "
                  "> INI file (`-c FILE`, key = flag name, any section but `[kafka]`) > "
                  "defaults. librdkafka properties: `--kafka-opt name=value` (repeatable), the "
-                 "INI `[kafka]` section, or `STREAMLEARN_KAFKA_<NAME>` (dots as underscores).\n");
+                 "INI `[kafka]` section, or `STREAMLEARN_KAFKA_<NAME>` (dots as underscores).\n\n"
+                 "- **One INI file for every command.** A key that is a flag of another command "
+                 "is skipped (`--log-level debug` names each one); a key that no command has is "
+                 "an error (exit status 2), so typos are caught. Where commands share a flag "
+                 "name, the `commands` column and the meaning say how each uses it (`--seed` "
+                 "seeds both `gen`'s stream and the learners' initialisation).\n"
+                 "- **Boolean flags.** `--json` alone turns it on, `--json=false` turns it off. "
+                 "A separate word (`--json false`) is refused, so it cannot be mistaken for an "
+                 "argument. In the environment and the INI file: `true`/`false`, `1`/`0`, "
+                 "`yes`/`no`, `on`/`off`.\n"
+                 "- **Values** are checked when the command starts; a bad one exits with status 2 "
+                 "and names where it came from (`--lr`, `STREAMLEARN_LR` or `config key lr`).\n");
+    for (size_t r = 0; r < sizeof renamed_flags / sizeof renamed_flags[0]; r++) {
+        fprintf(out, "- **Renamed.** `--%s` of", renamed_flags[r].old_name);
+        for (size_t c = 0; c < sizeof cmds / sizeof cmds[0]; c++)
+            if (renamed_flags[r].commands & cmds[c].bit)
+                fprintf(out, " `%s`", cmds[c].name);
+        fprintf(out,
+                " is now `--%s`; the old name still works as a flag, but not in the "
+                "environment or the INI file.\n",
+                renamed_flags[r].new_name);
+    }
     const char *group = NULL;
     for (size_t i = 0; sl_optdefs[i].name; i++) {
         const sl_optdef_t *d = &sl_optdefs[i];

@@ -25,7 +25,8 @@ typedef enum sl_opt_type {
     SL_OPT_STR,    /* any string */
     SL_OPT_UINT,   /* unsigned integer, range-checked by the getter */
     SL_OPT_DOUBLE, /* finite real number */
-    SL_OPT_BOOL,   /* flag; as a value: true/false/1/0/yes/no/on/off */
+    SL_OPT_BOOL,   /* --flag alone is true; --flag=false, and in the environment or the
+                      INI file: true/false/1/0/yes/no/on/off */
     SL_OPT_CHOICE, /* one of `choices` (a '|'-separated list) */
 } sl_opt_type_t;
 
@@ -58,21 +59,29 @@ typedef struct sl_opts sl_opts_t;
  * command name), the environment and the INI file named by -c/--config.
  * Positional arguments are collected (sl_opts_positional). `--kafka-opt k=v`
  * (repeatable) and the INI `[kafka]` section collect librdkafka properties
- * (flags win over the file per property). Returns NULL with errstr naming the
- * flag, variable or file key on: unknown flag, missing value, unknown INI key,
- * a value that does not parse for its type, unreadable config file. Sets
- * *help = 1 (and returns the object) when --help/-h was given. Free with
- * sl_opts_destroy. */
+ * (flags win over the file per property). One INI file serves every command:
+ * a key that is a flag of another command is skipped (noted at debug level by
+ * sl_opts_setup_logging); a key no command has is an error. Returns NULL with
+ * errstr naming the flag, variable or file key on: unknown flag, missing
+ * value, a boolean flag followed by a separate true/false word (it must be
+ * --flag=false), unknown INI key, unreadable config file. Values are checked
+ * by the getters. Sets *help = 1 (and returns the object) when --help/-h was
+ * given. Free with sl_opts_destroy. */
 sl_opts_t *sl_opts_parse(unsigned command, int argc, char **argv, int *help, char *errstr,
                          size_t errstr_size);
 void sl_opts_destroy(sl_opts_t *o);
 
 /* The common start of a command that takes no positional arguments: parses
  * its options (errors on stderr as "streamlearn NAME: ...", exit status 2),
- * prints --help (exit status 0), refuses positional arguments (2) and applies
- * --log-level. Returns the options, or NULL with *exit_code set. */
+ * prints --help (exit status 0), refuses positional arguments (2) and calls
+ * sl_opts_setup_logging (2 on a bad --log-level). Returns the options, or
+ * NULL with *exit_code set. */
 sl_opts_t *sl_opts_start(unsigned command, const char *name, const char *usage, int argc,
                          char **argv, int *exit_code);
+
+/* Applies --log-level, then logs at debug level the INI keys skipped because
+ * they belong to other commands. SL_ERR_INVAL with errstr for a bad level. */
+sl_err_t sl_opts_setup_logging(const sl_opts_t *o, char *errstr, size_t errstr_size);
 
 /* Typed getters. `name` must be in the table for this command (a programming
  * error otherwise: aborts). A value that fails the check returns SL_ERR_INVAL
@@ -81,6 +90,8 @@ sl_opts_t *sl_opts_start(unsigned command, const char *name, const char *usage, 
  * return SL_ERR_EOF from the getters and leave *out untouched. Strings are
  * owned by the opts object. */
 int sl_opts_isset(const sl_opts_t *o, const char *name);
+/* 1 when `name` was given by a flag, the environment or the file (not a default). */
+int sl_opts_given(const sl_opts_t *o, const char *name);
 sl_err_t sl_opts_str(const sl_opts_t *o, const char *name, const char **out);
 sl_err_t sl_opts_uint(const sl_opts_t *o, const char *name, uint64_t min, uint64_t max,
                       uint64_t *out, char *errstr, size_t errstr_size);
@@ -88,8 +99,12 @@ sl_err_t sl_opts_double(const sl_opts_t *o, const char *name, double min, double
                         char *errstr, size_t errstr_size);
 sl_err_t sl_opts_bool(const sl_opts_t *o, const char *name, int *out, char *errstr,
                       size_t errstr_size);
-/* Index of the value within `choices` ("a|b|c": "b" -> 1). */
-sl_err_t sl_opts_choice(const sl_opts_t *o, const char *name, int *out, char *errstr,
+/* The value of a choice option, checked against the row's `choices` and
+ * spelled as there ("LOGISTIC" -> "logistic"); owned by o. The module that
+ * owns the matching enum turns the name into a value (sl_model_head_parse,
+ * sl_optim_kind_parse, ...), so the order of `choices` never matters.
+ * SL_ERR_INVAL with errstr naming the origin and the choices. */
+sl_err_t sl_opts_choice(const sl_opts_t *o, const char *name, const char **out, char *errstr,
                         size_t errstr_size);
 /* Where a value came from, for messages: "--dim", "STREAMLEARN_DIM", "config key dim",
  * "default". Static or owned by o. */

@@ -8,16 +8,16 @@
 #include <string.h>
 
 #include "cli/commands.h"
+#include "cli/export.h"
 #include "cli/learnconf.h"
 #include "cli/options.h"
 #include "common/buf.h"
-#include "common/fileio.h"
 #include "common/log.h"
 #include "consumer/batch.h"
 #include "consumer/decode.h"
 #include "consumer/encode.h"
 #include "consumer/msgscan.h"
-#include "model/safetensors.h"
+#include "consumer/runner.h"
 
 #define OUT_FLUSH_BYTES ((size_t)1 << 20)
 #define READ_CHUNK ((size_t)1 << 20)
@@ -37,13 +37,13 @@ typedef struct replay {
     sl_learner_t *learner;
     sl_decoder_t *decoder;
     sl_batch_t *batch;
-    float *pred; /* batch_size * out_dim */
-    uint32_t out_dim;
+    sl_runner_t *runner;
     FILE *in, *out;
     const char *in_name, *out_name;
     sl_buf_t outbuf;
-    uint64_t objects, samples, bad, labelled, refused;
+    uint64_t objects;
     sl_ratelimit_t bad_log;
+    int report;               /* --report: the labels' statistics are kept */
     double y_w, y_mean, y_m2; /* labels seen (weighted Welford), for the report's R^2 */
 } replay_t;
 
@@ -59,69 +59,48 @@ static int flush_output(replay_t *r) {
 
 static void log_bad(replay_t *r, const sl_slot_view_t *v) {
     uint64_t suppressed = 0;
-    r->bad++;
     if (sl_ratelimit_allow(&r->bad_log, sl_now_ms(), &suppressed))
         sl_log(SL_LOG_WARN, "bad sample", SL_STR("error", v->error), SL_U64("object", v->tag),
                SL_U64("suppressed", suppressed));
 }
 
-/* Runs rows [0, nrows) of the batch through the learner (nrows may be 0:
- * then only bad-sample slots are pending) and emits their slots in order. */
-static int run_rows(replay_t *r, size_t nrows) {
-    uint64_t step = sl_learner_counters(r->learner).step;
-    if (nrows > 0) {
-        sl_input_t x;
-        sl_targets_t t;
-        sl_batch_view(r->batch, 0, nrows, &x, &t);
-        for (size_t i = 0; i < nrows; i++) {
-            if (!t.labelled[i])
-                continue;
-            double d = t.y[i] - r->y_mean;
-            r->y_w += t.w[i];
-            r->y_mean += d * t.w[i] / r->y_w;
-            r->y_m2 += t.w[i] * d * (t.y[i] - r->y_mean);
-        }
-        sl_batch_result_t res;
-        sl_err_t err = sl_learner_batch(r->learner, &x, &t, r->pred, &res);
-        if (err != SL_OK) {
-            sl_log(SL_LOG_ERROR, "learning step failed", SL_STR("error", sl_err_str(err)));
-            return -1;
-        }
-        r->labelled += res.n_labelled;
-        if (res.refused) {
-            r->refused++;
-            sl_log(SL_LOG_WARN, "optimizer step refused: it would make weights non-finite",
-                   SL_U64("step", step), SL_DBL("loss", res.loss));
-        }
-    }
-    size_t nslots = sl_batch_cut(r->batch, nrows);
-    for (size_t i = 0; i < nslots; i++) {
-        sl_slot_view_t v;
-        sl_batch_slot(r->batch, i, &v);
-        sl_err_t err;
-        if (v.good) {
-            r->samples++;
-            err = sl_encode_prediction(&r->outbuf, v.id, v.id_len, r->conf.model.head,
-                                       r->pred + v.row * r->out_dim, r->out_dim, 0, step);
-        } else {
-            log_bad(r, &v);
-            err = sl_encode_error(&r->outbuf, v.id, v.id_len, v.error, 0, step);
-        }
-        if (err != SL_OK) {
-            sl_log(SL_LOG_ERROR, "cannot encode prediction", SL_STR("error", sl_err_str(err)));
-            return -1;
-        }
-    }
-    sl_batch_shift(r->batch, nrows);
-    if (r->outbuf.len >= OUT_FLUSH_BYTES)
-        return flush_output(r);
-    return 0;
+/* Adds a labelled row's label to the report's statistics (the batch still
+ * holds the row while its slot is emitted). */
+static void count_label(replay_t *r, size_t row) {
+    sl_input_t x;
+    sl_targets_t t;
+    sl_batch_view(r->batch, row, 1, &x, &t);
+    if (!t.labelled[0])
+        return;
+    double d = t.y[0] - r->y_mean;
+    r->y_w += t.w[0];
+    r->y_mean += d * t.w[0] / r->y_w;
+    r->y_m2 += t.w[0] * d * (t.y[0] - r->y_mean);
 }
 
-static int drain_full_batches(replay_t *r) {
-    while (sl_batch_rows(r->batch) >= r->conf.batch_size)
-        if (run_rows(r, r->conf.batch_size) != 0)
-            return -1;
+/* The runner's emit callback: one prediction (or error) map per sample. */
+static sl_err_t emit(void *opaque, const sl_runner_item_t *it) {
+    replay_t *r = opaque;
+    if (it->slot.good && r->report)
+        count_label(r, it->slot.row);
+    if (it->slot.good)
+        return sl_encode_prediction(&r->outbuf, it->slot.id, it->slot.id_len, r->conf.model.head,
+                                    it->out, it->out_dim, 0, it->step);
+    log_bad(r, &it->slot);
+    return sl_encode_error(&r->outbuf, it->slot.id, it->slot.id_len, it->slot.error, 0, it->step);
+}
+
+/* Runs full batches (all that is left when flush), then writes the output
+ * once it passes OUT_FLUSH_BYTES. */
+static int run_batches(replay_t *r, int flush) {
+    char why[256] = "";
+    sl_err_t err = sl_runner_run(r->runner, r->batch, flush, emit, r, why, sizeof why);
+    if (err != SL_OK) {
+        sl_log(SL_LOG_ERROR, "replay stopped", SL_STR("error", why[0] ? why : sl_err_str(err)));
+        return -1;
+    }
+    if (r->outbuf.len >= OUT_FLUSH_BYTES)
+        return flush_output(r);
     return 0;
 }
 
@@ -162,7 +141,7 @@ static int replay_stream(replay_t *r) {
                 goto out;
             }
             start += sr.len;
-            if (drain_full_batches(r) != 0)
+            if (sl_batch_rows(r->batch) >= r->conf.batch_size && run_batches(r, 0) != 0)
                 goto out;
             break;
         }
@@ -200,7 +179,7 @@ static int replay_stream(replay_t *r) {
             break;
         }
     }
-    if (run_rows(r, sl_batch_rows(r->batch)) != 0 || flush_output(r) != 0)
+    if (run_batches(r, 1) != 0 || flush_output(r) != 0)
         goto out;
     rc = 0;
 out:
@@ -212,10 +191,11 @@ static void log_summary(replay_t *r, double seconds) {
     const sl_metrics_t *m = sl_learner_metrics(r->learner);
     sl_metrics_view_t all = sl_metrics_total(m), win = sl_metrics_window(m);
     sl_learner_counters_t c = sl_learner_counters(r->learner);
+    sl_runner_counts_t n = sl_runner_counts(r->runner);
     sl_log(SL_LOG_INFO, "replay finished", SL_U64("objects", r->objects),
-           SL_U64("samples", r->samples), SL_U64("labelled", r->labelled), SL_U64("bad", r->bad),
-           SL_U64("steps", c.step), SL_U64("refused_steps", r->refused), SL_DBL("seconds", seconds),
-           SL_DBL("samples_per_s", seconds > 0 ? (double)r->samples / seconds : 0),
+           SL_U64("samples", n.predicted), SL_U64("labelled", n.labelled), SL_U64("bad", n.bad),
+           SL_U64("steps", c.step), SL_U64("refused_steps", n.refused), SL_DBL("seconds", seconds),
+           SL_DBL("samples_per_s", seconds > 0 ? (double)n.predicted / seconds : 0),
            SL_DBL("loss", all.loss), SL_DBL("accuracy", all.accuracy), SL_DBL("mae", all.mae),
            SL_DBL("rmse", all.rmse), SL_DBL("window_loss", win.loss),
            SL_DBL("window_accuracy", win.accuracy), SL_DBL("window_mae", win.mae),
@@ -229,6 +209,7 @@ static void print_report(replay_t *r) {
     const sl_metrics_t *m = sl_learner_metrics(r->learner);
     sl_metrics_view_t all = sl_metrics_total(m), win = sl_metrics_window(m);
     sl_learner_counters_t k = sl_learner_counters(r->learner);
+    sl_runner_counts_t n = sl_runner_counts(r->runner);
     const sl_optim_config_t *oc = sl_learner_optim_config(r->learner);
     const sl_scaler_t *sc = sl_learner_scaler_const(r->learner);
     char hidden[128] = "-";
@@ -248,7 +229,7 @@ static void print_report(replay_t *r) {
     fprintf(f,
             "  samples    %" PRIu64 " (%" PRIu64 " labelled), %" PRIu64 " steps, %" PRIu64
             " refused, %" PRIu64 " bad\n",
-            r->samples, r->labelled, k.step, r->refused, r->bad);
+            n.predicted, n.labelled, k.step, n.refused, n.bad);
     if (all.count == 0) {
         fprintf(f, "  score      - (no labelled samples)\n");
         return;
@@ -270,15 +251,14 @@ static void print_report(replay_t *r) {
     }
 }
 
-static int save_weights(replay_t *r, const char *path, int fold) {
-    sl_buf_t st = {0};
-    char why[256];
-    sl_err_t err = sl_safetensors_export_learner(r->learner, fold, &st);
-    if (err == SL_OK)
-        err = sl_fileio_write_atomic(path, st.data, st.len, why, sizeof why);
-    else
-        snprintf(why, sizeof why, "%s", sl_err_str(err));
-    sl_buf_free(&st);
+/* Writes the final weights to `path` in fmt (ONNX: with what replay knows of
+ * their provenance), the scaler folded into layer 0 when `fold`. */
+static int save_weights(replay_t *r, const char *path, sl_export_format_t fmt, int fold) {
+    char why[512], now[40];
+    sl_format_rfc3339(sl_wall_ms(), now, sizeof now);
+    sl_learner_counters_t c = sl_learner_counters(r->learner);
+    sl_onnx_meta_t meta = {.created_at = now, .samples = c.samples, .step = c.step};
+    sl_err_t err = sl_export_write(r->learner, fmt, fold, &meta, path, why, sizeof why);
     if (err != SL_OK) {
         sl_log(SL_LOG_ERROR, "cannot save weights", SL_STR("path", path), SL_STR("error", why));
         return -1;
@@ -312,16 +292,27 @@ int sl_cmd_replay(int argc, char **argv) {
     sl_opts_str(o, "output", &r.out_name);
     const char *save = NULL;
     sl_opts_str(o, "save", &save);
-    int report = 0, fold = 0;
-    if (sl_opts_bool(o, "report", &report, errstr, sizeof errstr) != SL_OK ||
+    int fold = 0;
+    if (sl_opts_bool(o, "report", &r.report, errstr, sizeof errstr) != SL_OK ||
         sl_opts_bool(o, "fold-scaler", &fold, errstr, sizeof errstr) != SL_OK) {
         fprintf(stderr, "streamlearn replay: %s\n", errstr);
         goto out;
     }
+    /* Scaling nodes count only when on and not folded (with --init and
+     * --scale auto, the file may turn it off: the check is then generous). */
+    int scaled = r.conf.scale != SL_SCALE_OFF && !fold;
+    sl_export_format_t save_fmt = SL_EXPORT_SAFETENSORS;
+    if (save &&
+        (sl_export_pick(NULL, save, "--save", &save_fmt, errstr, sizeof errstr) != SL_OK ||
+         sl_export_check(save_fmt, &r.conf.model, scaled, errstr, sizeof errstr) != SL_OK)) {
+        fprintf(stderr, "streamlearn replay: --save %s: %s\n", save, errstr);
+        goto out;
+    }
 
-    r.learner = sl_learnconf_create(&r.conf, &code, errstr, sizeof errstr);
-    if (!r.learner) {
+    sl_err_t err = sl_learnconf_create(&r.conf, &r.learner, errstr, sizeof errstr);
+    if (err != SL_OK) {
         fprintf(stderr, "streamlearn replay: %s\n", errstr);
+        code = sl_learnconf_exit_code(err);
         goto out;
     }
     sl_decode_config_t dc = {.dim = r.conf.model.dim,
@@ -329,17 +320,20 @@ int sl_cmd_replay(int argc, char **argv) {
                              .classes = r.conf.model.classes,
                              .max_message_bytes = r.conf.max_message_bytes};
     code = 1;
-    r.out_dim = sl_model_out_dim(sl_learner_model(r.learner));
+    sl_runner_config_t rc = {.batch_size = r.conf.batch_size};
     r.decoder = sl_decoder_new(&dc, errstr, sizeof errstr);
+    r.runner = r.decoder ? sl_runner_new(&rc, r.learner, errstr, sizeof errstr) : NULL;
     r.batch = sl_batch_new(r.conf.model.dim, r.conf.batch_size);
-    r.pred = malloc((size_t)r.conf.batch_size * r.out_dim * sizeof *r.pred);
-    if (!r.decoder || !r.batch || !r.pred) {
-        fprintf(stderr, "streamlearn replay: %s\n", r.decoder ? "out of memory" : errstr);
+    if (!r.decoder || !r.runner || !r.batch) {
+        fprintf(stderr, "streamlearn replay: %s\n",
+                r.decoder && r.runner ? "out of memory" : errstr);
         goto out;
     }
     r.in = open_stream(r.in_name, 0);
-    if (!r.in) {
-        fprintf(stderr, "streamlearn replay: --input %s: %s\n", r.in_name, strerror(errno));
+    if (!r.in) { /* the file the command names is wrong: usage, not a runtime failure */
+        fprintf(stderr, "streamlearn replay: --input %s: cannot open the samples file: %s\n",
+                r.in_name, strerror(errno));
+        code = 2;
         goto out;
     }
     r.out = open_stream(r.out_name, 1);
@@ -356,11 +350,21 @@ int sl_cmd_replay(int argc, char **argv) {
         goto out;
     }
     log_summary(&r, (double)(sl_now_ms() - t0) / 1000.0);
-    if (report)
+    if (r.report)
         print_report(&r);
-    if (save && save_weights(&r, save, fold) != 0)
+    if (save && save_weights(&r, save, save_fmt, fold) != 0)
         goto out;
     code = 0;
+    sl_runner_counts_t counts = sl_runner_counts(r.runner);
+    if (counts.bad > 0 &&
+        counts.predicted == 0) { /* nothing usable: wrong flags or not a samples file */
+        fprintf(stderr,
+                "streamlearn replay: --input %s: all %" PRIu64 " samples were bad (see the "
+                "warnings above); check --dim, --model and --classes, and that the file holds "
+                "msgpack samples\n",
+                r.in_name, counts.bad);
+        code = 2;
+    }
 out:
     if (r.in && r.in != stdin)
         fclose(r.in);
@@ -369,7 +373,7 @@ out:
         code = 1;
     }
     sl_buf_free(&r.outbuf);
-    free(r.pred);
+    sl_runner_destroy(r.runner);
     sl_batch_destroy(r.batch);
     sl_decoder_destroy(r.decoder);
     sl_learner_destroy(r.learner);

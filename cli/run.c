@@ -1,4 +1,4 @@
-/* run.c - `streamlearn run`: the Kafka worker (CONTRACT sections 1-4). */
+/* run.c - `streamlearn run`: the Kafka worker, its snapshot store and its HTTP probes. */
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -20,14 +20,24 @@
 #define EMBEDDED_OUTPUT_PARTITIONS 4
 #define EMBEDDED_DLQ_PARTITIONS 1
 
-/* --role, in the option's choice order. */
+/* --role. */
 enum { ROLE_TRAINER, ROLE_PREDICTOR, ROLE_BOTH };
 static const char *const role_names[] = {"trainer", "predictor", "both"};
 
+static sl_err_t role_parse(const char *name, int *role) {
+    for (int i = 0; i < (int)(sizeof role_names / sizeof role_names[0]); i++) {
+        if (strcmp(name, role_names[i]) == 0) {
+            *role = i;
+            return SL_OK;
+        }
+    }
+    return SL_ERR_INVAL;
+}
+
 static const char usage[] =
-    "usage: streamlearn run [learning flags] --brokers LIST --group G --input-topic T\n"
-    "       --output-topic P [--dlq-topic D] [--kafka-opt name=value ...]\n"
-    "       [--role both|trainer|predictor --redis URL --model-name NAME] [--http-port N]\n\n"
+    "usage: streamlearn run [learning flags] --brokers LIST --input-topic T --output-topic P\n"
+    "       [--group G] [--dlq-topic D] [--kafka-opt name=value ...]\n"
+    "       [--redis URL [--model-name NAME]] [--role both|trainer|predictor] [--http-port N]\n\n"
     "The worker: consumes samples, predicts every sample with the weights before its\n"
     "mini-batch's update, produces one prediction per sample (keyed like its input,\n"
     "header model.version), then trains on the labelled ones. Offsets are committed\n"
@@ -142,6 +152,18 @@ static int start_embedded(run_t *r, char *errstr, size_t errstr_size) {
             return -1;
     }
     r->wc.brokers = sl_devkafka_bootstraps(r->dev);
+    /* The mock broker holds a fetch that finds nothing for the whole
+     * fetch.wait.max.ms (500 ms by default) even when data arrives: the
+     * worker would stall that long each time it catches up. load_kafka left
+     * room for this one property. */
+    int wait_set = 0;
+    for (size_t i = 0; i < r->wc.nprops; i++)
+        wait_set |= !strcmp(r->props[i].name, "fetch.wait.max.ms") ||
+                    !strcmp(r->props[i].name, "consumer.fetch.wait.max.ms");
+    if (!wait_set) {
+        r->props[r->wc.nprops++] = (sl_kconf_prop_t){"consumer.fetch.wait.max.ms", "10"};
+        r->wc.props = r->props;
+    }
     sl_log(SL_LOG_INFO, "embedded Kafka cluster started (development only)",
            SL_STR("bootstrap", r->wc.brokers));
     return 0;
@@ -193,10 +215,33 @@ static int start_store(const sl_opts_t *o, run_t *r, sl_learner_t **learner, cha
     return -1;
 }
 
+/* Warns about flags that have no effect without the one they depend on. */
+static void warn_unused_flags(const sl_opts_t *o) {
+    static const char *const store_flags[] = {"model-name", "snapshot-every-batches",
+                                              "snapshot-every-ms", "keep-versions"};
+    for (size_t i = 0; !sl_opts_isset(o, "redis") && i < sizeof store_flags / sizeof *store_flags;
+         i++)
+        if (sl_opts_given(o, store_flags[i]))
+            sl_log(SL_LOG_WARN, "setting ignored: it applies to snapshots, and there is no --redis",
+                   SL_STR("setting", sl_opts_origin(o, store_flags[i])));
+    uint64_t port = 0;
+    char err[128];
+    if (sl_opts_given(o, "http-bind") &&
+        sl_opts_uint(o, "http-port", 0, 65535, &port, err, sizeof err) == SL_OK && port == 0)
+        sl_log(SL_LOG_WARN, "setting ignored: there is no HTTP server without --http-port",
+               SL_STR("setting", sl_opts_origin(o, "http-bind")));
+}
+
 /* --role and the flags it needs. Returns 0, or -1 with errstr (exit 2). */
 static int load_role(const sl_opts_t *o, run_t *r, char *errstr, size_t errstr_size) {
-    if (sl_opts_choice(o, "role", &r->role, errstr, errstr_size) != SL_OK)
+    const char *role = NULL;
+    if (sl_opts_choice(o, "role", &role, errstr, errstr_size) != SL_OK)
         return -1;
+    if (role_parse(role, &r->role) != SL_OK) {
+        sl_errstr_set(errstr, errstr_size, "%s: \"%s\" is not a role", sl_opts_origin(o, "role"),
+                      role);
+        return -1;
+    }
     if (r->role != ROLE_BOTH && !sl_opts_isset(o, "redis")) {
         sl_errstr_set(errstr, errstr_size, "--redis: required with --role %s", role_names[r->role]);
         return -1;
@@ -248,6 +293,7 @@ int sl_cmd_run(int argc, char **argv) {
         load_role(o, &r, errstr, sizeof errstr) != 0 ||
         load_kafka(o, &r, errstr, sizeof errstr) != 0)
         goto bad;
+    warn_unused_flags(o);
     install_signals();
     if (start_ops(o, &r, &code, errstr, sizeof errstr) != 0) {
         fprintf(stderr, "streamlearn run: %s\n", errstr);
@@ -261,10 +307,10 @@ int sl_cmd_run(int argc, char **argv) {
             goto out;
         }
     }
-    if (!learner)
-        learner = sl_learnconf_create(&r.lc, &code, errstr, sizeof errstr);
-    if (!learner) {
+    sl_err_t err = learner ? SL_OK : sl_learnconf_create(&r.lc, &learner, errstr, sizeof errstr);
+    if (err != SL_OK) {
         fprintf(stderr, "streamlearn run: %s\n", errstr);
+        code = sl_learnconf_exit_code(err);
         goto out;
     }
     if (!strcmp(r.wc.brokers, "embedded") && start_embedded(&r, errstr, sizeof errstr) != 0) {
@@ -272,17 +318,21 @@ int sl_cmd_run(int argc, char **argv) {
         code = 1;
         goto out;
     }
-    w = sl_worker_new(&r.wc, learner, &code, errstr, sizeof errstr);
-    if (!w) {
+    err = sl_worker_new(&r.wc, learner, &w, errstr, sizeof errstr);
+    if (err != SL_OK) {
         fprintf(stderr, "streamlearn run: %s\n", errstr);
+        code = err == SL_ERR_INVAL ? 2 : 1;
         goto out;
     }
     learner = NULL; /* owned by the worker */
     g_worker = w;
     if (r.ops && !atomic_load(&g_signals))
         sl_ops_set_phase(r.ops, SL_OPS_RUNNING);
-    code = atomic_load(&g_signals) ? 0 : sl_worker_run(w);
+    err = atomic_load(&g_signals) ? SL_OK : sl_worker_run(w);
     g_worker = NULL;
+    if (err != SL_OK)
+        fprintf(stderr, "streamlearn run: %s\n", sl_worker_error(w));
+    code = err == SL_OK ? 0 : 1;
     if (r.ops)
         sl_ops_set_phase(r.ops, SL_OPS_STOPPING);
     goto out;

@@ -32,6 +32,11 @@ struct sl_decoder {
     size_t msg_len;
     int msg_bad; /* the message as a whole is bad: msg_err says why */
     char msg_err[160];
+    /* sl_decode_labels' output: the labels of the last message, and their error texts */
+    sl_label_t *labels;
+    size_t *label_err; /* offset of each label's error text in label_text; SIZE_MAX: none */
+    size_t nlabels, labels_cap;
+    sl_buf_t label_text;
 };
 
 /* A cursor over the message: every read is bounded by end. */
@@ -89,11 +94,10 @@ void sl_decoder_destroy(sl_decoder_t *d) {
     free(d->xrow);
     free(d->col);
     free(d->val);
+    free(d->labels);
+    free(d->label_err);
+    sl_buf_free(&d->label_text);
     free(d);
-}
-
-const sl_decode_config_t *sl_decoder_config(const sl_decoder_t *d) {
-    return &d->cfg;
 }
 
 static int msg_fail(sl_decoder_t *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -401,7 +405,7 @@ static void field_id(sample_t *s, const sl_mp_head_t *h, const uint8_t *p, const
     case SL_MP_ARRAY:
     case SL_MP_MAP:
     case SL_MP_EXT: fail(s, "id: expected a scalar, got %s", sl_mp_kind_name(h->kind)); return;
-    default: s->id = p, s->id_len = (size_t)(vend - p);
+    default: s->id = p; s->id_len = (size_t)(vend - p);
     }
 }
 
@@ -446,8 +450,15 @@ static sl_err_t decode_sample(sl_decoder_t *d, rd_t *r, uint32_t open, uint64_t 
     open++;
     sample_t s;
     s.have_x = s.have_y = s.have_w = s.have_id = 0;
-    s.sparse = 0, s.nnz = 0, s.labelled = 0, s.y = 0.0f, s.w = 1.0f;
-    s.id = NULL, s.id_len = 0, s.bad = 0, s.err[0] = '\0';
+    s.sparse = 0;
+    s.nnz = 0;
+    s.labelled = 0;
+    s.y = 0.0f;
+    s.w = 1.0f;
+    s.id = NULL;
+    s.id_len = 0;
+    s.bad = 0;
+    s.err[0] = '\0';
 
     for (uint64_t i = 0; i < h.len; i++) {
         const uint8_t *kstart = r->p;
@@ -536,12 +547,14 @@ static sl_err_t decode_sample(sl_decoder_t *d, rd_t *r, uint32_t open, uint64_t 
  * message is bad as a whole. */
 static sl_err_t decode_body(sl_decoder_t *d, const uint8_t *msg, size_t len, uint64_t tag,
                             sl_batch_t *b, sl_decode_result_t *res) {
-    if (len > d->cfg.max_message_bytes)
-        return msg_fail(d, "message: %zu bytes over the %zu-byte limit", len,
-                        d->cfg.max_message_bytes),
-               SL_OK;
-    if (len == 0)
-        return msg_fail(d, "message: empty"), SL_OK;
+    if (len > d->cfg.max_message_bytes) {
+        msg_fail(d, "message: %zu bytes over the %zu-byte limit", len, d->cfg.max_message_bytes);
+        return SL_OK;
+    }
+    if (len == 0) {
+        msg_fail(d, "message: empty");
+        return SL_OK;
+    }
     rd_t r = {msg, msg + len};
     sl_mp_head_t h;
     if (!rd_head(d, &r, &h))
@@ -557,10 +570,11 @@ static sl_err_t decode_body(sl_decoder_t *d, const uint8_t *msg, size_t len, uin
         r.p = msg;
         if (!rd_skip(d, &r, 0))
             return SL_OK;
-        if (r.p == r.end)
-            return msg_fail(d, "message: expected a sample map or an array of sample maps, got %s",
-                            sl_mp_kind_name(h.kind)),
-                   SL_OK;
+        if (r.p == r.end) {
+            msg_fail(d, "message: expected a sample map or an array of sample maps, got %s",
+                     sl_mp_kind_name(h.kind));
+            return SL_OK;
+        }
     }
     if (e == SL_OK && !d->msg_bad && r.p != r.end)
         msg_fail(d, "message: %zu trailing bytes after the %s", (size_t)(r.end - r.p),
@@ -579,9 +593,242 @@ sl_err_t sl_decode_message(sl_decoder_t *d, const uint8_t *msg, size_t len, uint
     d->msg_bad = 0;
     size_t slots0 = sl_batch_slots(b);
     sl_err_t e = decode_body(d, msg, len, tag, b, res);
-    if (e != SL_OK || !d->msg_bad)
+    if (e != SL_OK) { /* out of memory: the batch is as it was */
+        sl_batch_truncate(b, slots0);
+        res->good = res->bad = 0;
+        return e;
+    }
+    if (!d->msg_bad)
         return e;
     sl_batch_truncate(b, slots0);
     res->good = res->bad = 0;
     return push_bad(b, res, tag, d->msg_err, NULL, 0);
+}
+
+/* ---- label messages ---- */
+
+/* A label map is read with the sample's field rules (y checked for the head, w > 0, id a
+ * scalar), in the same bounds-checked pass; `x` is not skipped silently because features on
+ * the label topic mean a producer wrote to the wrong topic. */
+
+static sl_err_t push_label(sl_decoder_t *d, sl_decode_result_t *res, uint32_t index,
+                           const sample_t *s) {
+    if (d->nlabels == d->labels_cap) {
+        size_t cap = d->labels_cap ? d->labels_cap * 2 : 16;
+        sl_label_t *l = realloc(d->labels, cap * sizeof(*l));
+        if (l)
+            d->labels = l;
+        size_t *e = realloc(d->label_err, cap * sizeof(*e));
+        if (e)
+            d->label_err = e;
+        if (!l || !e)
+            return SL_ERR_NOMEM;
+        d->labels_cap = cap;
+    }
+    size_t err_off = SIZE_MAX;
+    if (s->bad) {
+        err_off = d->label_text.len;
+        if (sl_buf_append(&d->label_text, s->err, strlen(s->err) + 1) != SL_OK)
+            return SL_ERR_NOMEM;
+        if (res->bad++ == 0)
+            snprintf(res->first_error, sizeof(res->first_error), "%s", s->err);
+    } else {
+        res->good++;
+    }
+    d->labels[d->nlabels] = (sl_label_t){
+        .id = s->id, .id_len = s->id_len, .y = s->y, .w = s->w, .index = index, .error = NULL};
+    d->label_err[d->nlabels] = err_off;
+    d->nlabels++;
+    return SL_OK;
+}
+
+/* Decodes the label at the cursor (any value, nested in `open` containers) and appends it.
+ * A message error (d->msg_bad) stops it; the caller then undoes the message. */
+static sl_err_t decode_label(sl_decoder_t *d, rd_t *r, uint32_t open, uint32_t index,
+                             sl_decode_result_t *res) {
+    const uint8_t *start = r->p;
+    sl_mp_head_t h;
+    sample_t s;
+    memset(&s, 0, sizeof(s));
+    s.w = 1.0f;
+    if (!rd_head(d, r, &h))
+        return SL_OK;
+    if (h.kind != SL_MP_MAP) {
+        r->p = start;
+        if (!rd_skip(d, r, open))
+            return SL_OK;
+        fail(&s, "label: expected a map {id, y, w?}, got %s", sl_mp_kind_name(h.kind));
+        return push_label(d, res, index, &s);
+    }
+    open++;
+    int id_nil = 0;
+    for (uint64_t i = 0; i < h.len; i++) {
+        const uint8_t *kstart = r->p;
+        sl_mp_head_t kh, vh;
+        int name = 0;
+        if (!rd_head(d, r, &kh))
+            return SL_OK;
+        if (kh.kind == SL_MP_ARRAY || kh.kind == SL_MP_MAP) {
+            r->p = kstart; /* a container as a key: an unknown key */
+            if (!rd_skip(d, r, open))
+                return SL_OK;
+        } else {
+            name = key_name(&kh, r->p);
+            r->p += sl_mp_payload(&kh);
+        }
+        int *have = name == 'x'   ? &s.have_x
+                    : name == 'y' ? &s.have_y
+                    : name == 'w' ? &s.have_w
+                    : name == 'i' ? &s.have_id
+                                  : NULL;
+        const uint8_t *vstart = r->p;
+        if (have && *have)
+            fail(&s, "label: duplicate key %s",
+                 name == 'x'   ? "x"
+                 : name == 'y' ? "y"
+                 : name == 'w' ? "w"
+                               : "id");
+        if (!have || *have || name == 'x') {
+            if (have)
+                *have = 1;
+            if (!rd_skip(d, r, open))
+                return SL_OK;
+            continue;
+        }
+        *have = 1;
+        if (!rd_head(d, r, &vh))
+            return SL_OK;
+        if (vh.kind == SL_MP_ARRAY || vh.kind == SL_MP_MAP) {
+            r->p = vstart;
+            if (!rd_skip(d, r, open))
+                return SL_OK;
+        } else {
+            r->p += sl_mp_payload(&vh);
+        }
+        if (name == 'y')
+            field_y(d, &s, &vh);
+        else if (name == 'w')
+            field_w(&s, &vh);
+        else if (vh.kind == SL_MP_NIL)
+            id_nil = 1;
+        else
+            field_id(&s, &vh, vstart, r->p);
+    }
+    if (s.have_x)
+        fail(&s, "label: has x; a label carries only id, y and w (a sample on the label topic?)");
+    if (!s.have_id || id_nil)
+        fail(&s, "id: missing; a label needs the id of its sample");
+    if (!s.labelled)
+        fail(&s, "y: missing");
+    return push_label(d, res, index, &s);
+}
+
+static sl_err_t decode_labels_body(sl_decoder_t *d, const uint8_t *msg, size_t len,
+                                   sl_decode_result_t *res) {
+    if (len > d->cfg.max_message_bytes) {
+        msg_fail(d, "message: %zu bytes over the %zu-byte limit", len, d->cfg.max_message_bytes);
+        return SL_OK;
+    }
+    if (len == 0) {
+        msg_fail(d, "message: empty");
+        return SL_OK;
+    }
+    rd_t r = {msg, msg + len};
+    sl_mp_head_t h;
+    if (!rd_head(d, &r, &h))
+        return SL_OK;
+    sl_err_t e = SL_OK;
+    if (h.kind == SL_MP_MAP) {
+        r.p = msg;
+        e = decode_label(d, &r, 0, 0, res);
+    } else if (h.kind == SL_MP_ARRAY) {
+        for (uint64_t i = 0; i < h.len && e == SL_OK && !d->msg_bad; i++)
+            e = decode_label(d, &r, 1, (uint32_t)i, res);
+    } else {
+        r.p = msg;
+        if (!rd_skip(d, &r, 0))
+            return SL_OK;
+        if (r.p == r.end) {
+            msg_fail(d, "message: expected a label map or an array of label maps, got %s",
+                     sl_mp_kind_name(h.kind));
+            return SL_OK;
+        }
+    }
+    if (e == SL_OK && !d->msg_bad && r.p != r.end)
+        msg_fail(d, "message: %zu trailing bytes after the %s", (size_t)(r.end - r.p),
+                 h.kind == SL_MP_ARRAY ? "label array" : "label");
+    return e;
+}
+
+sl_err_t sl_decode_labels(sl_decoder_t *d, const uint8_t *msg, size_t len,
+                          const sl_label_t **labels, size_t *n, sl_decode_result_t *res) {
+    res->good = res->bad = 0;
+    res->first_error[0] = '\0';
+    d->msg = msg;
+    d->msg_len = len;
+    d->msg_bad = 0;
+    d->nlabels = 0;
+    sl_buf_reset(&d->label_text);
+    *labels = NULL;
+    *n = 0;
+    sl_err_t e = decode_labels_body(d, msg, len, res);
+    if (e == SL_OK && d->msg_bad) {
+        d->nlabels = 0;
+        sl_buf_reset(&d->label_text);
+        res->good = res->bad = 0;
+        sample_t s;
+        memset(&s, 0, sizeof(s));
+        fail(&s, "%s", d->msg_err);
+        e = push_label(d, res, 0, &s);
+    }
+    if (e != SL_OK) {
+        d->nlabels = 0;
+        return e;
+    }
+    for (size_t i = 0; i < d->nlabels; i++)
+        d->labels[i].error =
+            d->label_err[i] == SIZE_MAX ? NULL : (const char *)d->label_text.data + d->label_err[i];
+    *labels = d->labels;
+    *n = d->nlabels;
+    return SL_OK;
+}
+
+int sl_decode_is_label_record(const uint8_t *msg, size_t len) {
+    sl_mp_head_t h;
+    const uint8_t *p = msg, *end = msg + len;
+    int hl = sl_mp_read_head(p, len, &h);
+    if (hl <= 0)
+        return 0;
+    if (h.kind == SL_MP_ARRAY) { /* an array of labels: judge by its first element */
+        if (h.len == 0)
+            return 0;
+        p += hl;
+        hl = sl_mp_read_head(p, (size_t)(end - p), &h);
+        if (hl <= 0)
+            return 0;
+    }
+    if (h.kind != SL_MP_MAP)
+        return 0;
+    p += hl;
+    int has_y = 0;
+    for (uint64_t i = 0; i < h.len; i++) {
+        sl_mp_head_t kh;
+        int kl = sl_mp_read_head(p, (size_t)(end - p), &kh);
+        if (kl <= 0 || kh.kind == SL_MP_ARRAY || kh.kind == SL_MP_MAP ||
+            sl_mp_payload(&kh) > (uint64_t)(end - p) - (uint64_t)kl)
+            return 0; /* unusual keys: leave the verdict to the sample decoder */
+        int name = key_name(&kh, p + kl);
+        if (name == 'x')
+            return 0;
+        has_y |= name == 'y';
+        p += kl + sl_mp_payload(&kh);
+        sl_msgscan_t s;
+        sl_scan_result_t res;
+        sl_msgscan_init(&s, SIZE_MAX, SL_DECODE_MAX_DEPTH);
+        sl_msgscan_nest(&s, 1, 0);
+        if (p == end || sl_msgscan_feed(&s, p, (size_t)(end - p), 1, &res) != SL_SCAN_OBJECT)
+            return 0;
+        p += res.len;
+    }
+    return has_y;
 }

@@ -1,4 +1,5 @@
-/* encode.h - prediction and error maps (CONTRACT section 3) written as msgpack into a byte buffer.
+/* encode.h - prediction and error maps (README: "Samples and predictions") written as msgpack into
+ * a byte buffer.
  */
 #ifndef SL_ENCODE_H
 #define SL_ENCODE_H

@@ -125,15 +125,6 @@ static entry_t *find(part_t *pt, int64_t offset) {
     return lo < pt->len && pt->e[lo].offset == offset ? &pt->e[lo] : NULL;
 }
 
-sl_err_t sl_offsets_hold(sl_offsets_t *o, int32_t p, uint32_t gen, int64_t offset) {
-    part_t *pt = get(o, p);
-    entry_t *e = pt && pt->gen == gen ? find(pt, offset) : NULL;
-    if (!e || e->refs == 0)
-        return SL_ERR_STATE;
-    e->refs++;
-    return SL_OK;
-}
-
 sl_err_t sl_offsets_release(sl_offsets_t *o, int32_t p, uint32_t gen, int64_t offset) {
     part_t *pt = get(o, p);
     entry_t *e = pt && pt->gen == gen ? find(pt, offset) : NULL;
@@ -158,18 +149,4 @@ int64_t sl_offsets_committable(const sl_offsets_t *o, int32_t p) {
 size_t sl_offsets_pending(const sl_offsets_t *o, int32_t p) {
     part_t *pt = get(o, p);
     return pt ? pt->len - pt->head - pt->done_in_queue : 0;
-}
-
-size_t sl_offsets_pending_total(const sl_offsets_t *o) {
-    size_t n = 0;
-    for (size_t i = 0; i < o->nparts; i++)
-        n += sl_offsets_pending(o, (int32_t)i);
-    return n;
-}
-
-void sl_offsets_foreach(const sl_offsets_t *o, void (*fn)(void *arg, int32_t p, int64_t next),
-                        void *arg) {
-    for (size_t i = 0; i < o->nparts; i++)
-        if (o->parts[i].gen)
-            fn(arg, (int32_t)i, o->parts[i].committable);
 }

@@ -1,6 +1,7 @@
 /* worker.h - the Kafka worker: consume samples, predict-then-train per
- * mini-batch, produce predictions, account offsets, and call the snapshot
- * hooks at batch boundaries. */
+ * mini-batch (consumer/runner.h), produce predictions, account offsets, and
+ * call the snapshot hooks at batch boundaries. The code is split by concern
+ * (see worker_internal.h): the loop, offsets, rebalances, output, stats. */
 #ifndef SL_WORKER_H
 #define SL_WORKER_H
 
@@ -30,8 +31,9 @@ typedef struct sl_partoff {
  * call only; `trained` lists every partition trained on since the worker
  * started (or since the last rewind), with the next offset after the last
  * message whose samples were trained - the offsets a snapshot must store.
- * A hook returning an error other than SL_OK stops the worker with exit
- * status 1 (after the usual settle).
+ * A hook returning an error other than SL_OK stops the worker (after the
+ * usual settle): sl_worker_run returns that code, and sl_worker_error the
+ * message the hook gave with sl_worker_fail (else one naming the hook).
  *
  * While hooks are installed (sl_worker_config_t.hooks != NULL), the worker
  * commits a partition's Kafka offset only up to min(done offset, durable
@@ -132,27 +134,36 @@ typedef struct sl_worker_stats {
     uint64_t dlq;        /* messages delivered to the DLQ */
     uint64_t batches;    /* batches run */
     uint64_t refused;    /* optimizer steps refused as non-finite */
+    uint64_t trained;    /* labelled samples in optimizer steps applied by this process */
     uint64_t commits;    /* offset commits issued */
     uint64_t rebalances; /* assignments and revocations handled */
 } sl_worker_stats_t;
 
-/* Creates the consumer and producer from `c` (kconf.h rules) and takes
- * ownership of `learner` (on success only). Returns NULL with errstr and
- * *exit_code 2 for a bad configuration (naming the flag or kafka property)
- * or 1 for a runtime failure. Free with sl_worker_destroy. */
-sl_worker_t *sl_worker_new(const sl_worker_config_t *c, sl_learner_t *learner, int *exit_code,
-                           char *errstr, size_t errstr_size);
+/* Creates the worker in *out: the consumer and producer from `c` (kconf.h
+ * rules), taking ownership of `learner` (on success only). Returns SL_OK;
+ * SL_ERR_INVAL with errstr naming the flag or kafka property for a bad
+ * configuration; SL_ERR_NOMEM or SL_ERR_KAFKA for a runtime failure (*out
+ * NULL). Free with sl_worker_destroy. */
+sl_err_t sl_worker_new(const sl_worker_config_t *c, sl_learner_t *learner, sl_worker_t **out,
+                       char *errstr, size_t errstr_size);
 
 /* Frees the worker, its clients and its learner; NULL is a no-op. Call after
  * sl_worker_run returned (or without running it). */
 void sl_worker_destroy(sl_worker_t *w);
 
 /* Runs until sl_worker_stop or a fatal error: subscribes, loops, and on stop
- * settles the batch in hand, flushes, calls on_stop, commits, and leaves the
- * group. Returns the exit status: 0 after a requested stop, 1 after a fatal
- * Kafka error (fenced producer, authentication failure), a failing hook, a
- * prediction that could not be delivered, or a learner error. Call once. */
-int sl_worker_run(sl_worker_t *w);
+ * settles the batch in hand, calls on_stop, commits, leaves the group and
+ * flushes. Returns SL_OK after a requested stop, else the fatal cause
+ * (sl_worker_error says it): SL_ERR_KAFKA (fenced producer, authentication
+ * failure, an output that could not be delivered, a failed assign),
+ * SL_ERR_NOMEM, a learner's error, or a failing hook's. Offsets are never
+ * committed past what is done (delivered and trained) nor, with hooks, past
+ * what the hooks reported durable. Call once. */
+sl_err_t sl_worker_run(sl_worker_t *w);
+
+/* The fatal cause as a message ("" while there is none). Valid for the
+ * worker's lifetime. */
+const char *sl_worker_error(const sl_worker_t *w);
 
 /* Asks the worker to stop. Async-signal-safe; callable from any thread. */
 void sl_worker_stop(sl_worker_t *w);
@@ -164,6 +175,11 @@ sl_worker_stats_t sl_worker_stats(const sl_worker_t *w);
 const sl_learner_t *sl_worker_learner(const sl_worker_t *w);
 
 /* --- for hooks, on the worker's thread, during a hook call --- */
+
+/* Stops the worker with err and a message saying why (printf format), as a
+ * hook does before returning err; only the first cause is kept. */
+void sl_worker_fail(sl_worker_t *w, sl_err_t err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* Reports offsets made durable (e.g. by a snapshot) so the worker may
  * commit up to them. Entries for other partitions keep their last value. */
@@ -177,8 +193,11 @@ sl_err_t sl_worker_drain(sl_worker_t *w, int timeout_ms);
  * destroyed) between batches, e.g. on rollback. Its model config must match
  * the worker's (SL_ERR_MISMATCH otherwise, learner not taken). When rewind
  * is not NULL, the worker also drains outputs, moves those partitions
- * (currently assigned ones) to the given offsets and forgets their trained
- * and durable offsets, so the stream is trained again from there. */
+ * (currently assigned ones) to the given offsets and forgets their trained,
+ * durable and committed offsets, so the stream is trained again from there.
+ * On any error (SL_ERR_STATE: outputs not drained in time, SL_ERR_KAFKA: the
+ * seek failed, SL_ERR_NOMEM) the learner is not taken and no partition's
+ * state changed. */
 sl_err_t sl_worker_replace_learner(sl_worker_t *w, sl_learner_t *learner,
                                    const sl_partoff_t *rewind, size_t n);
 

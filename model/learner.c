@@ -593,9 +593,7 @@ sl_err_t sl_learner_batch(sl_learner_t *l, const sl_input_t *x, const sl_targets
     return SL_OK;
 }
 
-sl_err_t sl_learner_predict(sl_learner_t *l, const sl_input_t *x, float *out) {
-    if (x->n && !out)
-        return SL_ERR_INVAL;
+sl_err_t sl_learner_forward(sl_learner_t *l, const sl_input_t *x, const float **logits) {
     if (x->dim != sl_model_config(l->model)->dim)
         return SL_ERR_MISMATCH;
     sl_err_t err = sl_model_check_input(l->model, x, NULL, 0);
@@ -604,9 +602,17 @@ sl_err_t sl_learner_predict(sl_learner_t *l, const sl_input_t *x, float *out) {
     if (err != SL_OK)
         return err;
     sl_input_t xin;
+    return forward_scaled(l, x, &xin, logits);
+}
+
+sl_err_t sl_learner_predict(sl_learner_t *l, const sl_input_t *x, float *out) {
+    if (x->n && !out)
+        return SL_ERR_INVAL;
+    if (x->n == 0)
+        return x->dim != sl_model_config(l->model)->dim ? SL_ERR_MISMATCH : SL_OK;
     const float *logits;
-    err = forward_scaled(l, x, &xin, &logits);
-    if (err == SL_OK && x->n)
+    sl_err_t err = sl_learner_forward(l, x, &logits);
+    if (err == SL_OK)
         sl_model_outputs(l->model, logits, x->n, out);
     return err;
 }

@@ -82,7 +82,7 @@ const sl_scaler_t *sl_learner_scaler_const(const sl_learner_t *l);
  * before it, and only its features (never its labels) are used. */
 int sl_learner_input_transform(const sl_learner_t *l, const float **shift, const float **mult);
 
-/* The test-then-train step:
+/* The test-then-train step, as the README's "Learning" section states it:
  *  0. with scaling on, x is transformed before layer 0 (see
  *     sl_learner_input_transform); a linear head then also trains in
  *     standardised target units (the loss divided by the target variance,
@@ -106,11 +106,22 @@ int sl_learner_input_transform(const sl_learner_t *l, const float **shift, const
 sl_err_t sl_learner_batch(sl_learner_t *l, const sl_input_t *x, const sl_targets_t *t, float *out,
                           sl_batch_result_t *res);
 
-/* Predictions only (a predictor's step): the outputs of step 1 above for
- * x->n rows into out, nothing learnt, no counter or metric changed. Errors
- * as sl_learner_batch's for the input (SL_ERR_MISMATCH, SL_ERR_RANGE,
- * SL_ERR_INVAL, SL_ERR_NOMEM). */
+/* The forward pass alone (a predictor's step): writes out[i * out_dim + j]
+ * as step 1 of sl_learner_batch does, with the current weights and the
+ * current input transform (step 0; the scaler is read, never updated), and
+ * changes nothing else: no metrics, no counters, no step, no statistics. out
+ * must hold x->n * out_dim floats. SL_ERR_MISMATCH if x->dim differs from
+ * the model, SL_ERR_INVAL for a missing out, SL_ERR_RANGE for a CSR column
+ * >= dim, SL_ERR_NOMEM (scratch for the scaled input). */
 sl_err_t sl_learner_predict(sl_learner_t *l, const sl_input_t *x, float *out);
+
+/* The forward pass of sl_learner_predict, stopped at the logits (the last
+ * layer's output before the head's link: a linear head's value, a logistic
+ * logit, softmax logits) for whoever needs the training loss without
+ * training (model/score). *logits is model-owned, valid until the next
+ * forward; it must not run between a forward and its backward. Errors as
+ * sl_learner_predict's; nothing changes. */
+sl_err_t sl_learner_forward(sl_learner_t *l, const sl_input_t *x, const float **logits);
 
 /* Copies everything that makes src what it is - weights, optimizer state and
  * step count, counters, prequential metrics, scaler statistics - into dst,

@@ -227,6 +227,16 @@ void sl_model_fold_input(sl_model_t *m, const float *shift, const float *mult) {
     }
 }
 
+sl_model_t *sl_model_folded(const sl_model_t *m, const float *shift, const float *mult) {
+    char why[128];
+    sl_model_t *f = sl_model_new(&m->cfg, why, sizeof why);
+    if (!f)
+        return NULL;
+    memcpy(f->params, m->params, m->n_params * sizeof(float));
+    sl_model_fold_input(f, shift, mult);
+    return f;
+}
+
 static sl_err_t grow_float(float **p, size_t count) {
     float *q = realloc(*p, (count ? count : 1) * sizeof(float));
     if (!q)

@@ -99,6 +99,12 @@ void sl_model_init_seeded(sl_model_t *m, uint64_t seed);
  * Equal up to float rounding. */
 void sl_model_fold_input(sl_model_t *m, const float *shift, const float *mult);
 
+/* A new model with m's config and weights and the input transform folded
+ * into its layer 0 (sl_model_fold_input on the copy; m is only read): what
+ * exports write for a model on raw features. NULL on out of memory. Free
+ * with sl_model_destroy. */
+sl_model_t *sl_model_folded(const sl_model_t *m, const float *shift, const float *mult);
+
 /* Limits sl_model_new enforces, so every size fits BLAS's int and memory. */
 #define SL_MODEL_MAX_DIM (1u << 26)
 #define SL_MODEL_MAX_WIDTH (1u << 20)    /* hidden units or classes */

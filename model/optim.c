@@ -185,10 +185,6 @@ size_t sl_optim_n_state(const sl_optim_t *o) {
     return o->n_state;
 }
 
-size_t sl_optim_n_params(const sl_optim_t *o) {
-    return o->n_params;
-}
-
 float *sl_optim_state(sl_optim_t *o, size_t i) {
     return i < o->n_state ? o->state[i] : NULL;
 }

@@ -124,7 +124,6 @@ void sl_optim_set_steps(sl_optim_t *o, uint64_t steps);
  * momentum > 0; ftrl: z, n; auto: sum, momentum_buffer. Owned by the optimizer;
  * i < sl_optim_n_state. */
 size_t sl_optim_n_state(const sl_optim_t *o);
-size_t sl_optim_n_params(const sl_optim_t *o);
 float *sl_optim_state(sl_optim_t *o, size_t i);
 
 #endif

@@ -189,14 +189,17 @@ sl_err_t sl_st_parse(const uint8_t *buf, size_t len, st_file_t *f, char *errstr,
     memset(f, 0, sizeof *f);
     if (len < 8) {
         sl_errstr_set(errstr, errstr_size,
-                      "file is %zu bytes, too short for the 8-byte header length", len);
+                      "not a safetensors file: %zu bytes, too short for the 8-byte header "
+                      "length it starts with",
+                      len);
         return SL_ERR_DECODE;
     }
     uint64_t hlen = le64(buf);
     if (hlen > len - 8) {
         sl_errstr_set(errstr, errstr_size,
-                      "header length %" PRIu64 " is beyond the end of the file (%zu bytes)", hlen,
-                      len);
+                      "not a safetensors file: its first 8 bytes, read as the JSON header's "
+                      "length, say %" PRIu64 " bytes, beyond the end of the file (%zu bytes)",
+                      hlen, len);
         return SL_ERR_DECODE;
     }
     if (hlen > SL_SAFETENSORS_MAX_HEADER) {
@@ -209,7 +212,9 @@ sl_err_t sl_st_parse(const uint8_t *buf, size_t len, st_file_t *f, char *errstr,
     f->root = cJSON_ParseWithLengthOpts(json, (size_t)hlen, &end, 0);
     if (!f->root) {
         size_t at = end && end >= json ? (size_t)(end - json) : 0;
-        sl_errstr_set(errstr, errstr_size, "header is not valid JSON (at byte %zu of %" PRIu64 ")",
+        sl_errstr_set(errstr, errstr_size,
+                      "not a safetensors file: the header is not valid JSON (at byte %zu of "
+                      "%" PRIu64 ")",
                       at, hlen);
         return SL_ERR_DECODE;
     }
@@ -223,7 +228,8 @@ sl_err_t sl_st_parse(const uint8_t *buf, size_t len, st_file_t *f, char *errstr,
         }
     }
     if (!cJSON_IsObject(f->root)) {
-        sl_errstr_set(errstr, errstr_size, "header is not a JSON object");
+        sl_errstr_set(errstr, errstr_size,
+                      "not a safetensors file: the header is not a JSON object");
         sl_st_free(f);
         return SL_ERR_DECODE;
     }
@@ -360,6 +366,43 @@ int sl_st_is_scaler(const char *name) {
     return strncmp(name, "scaler.", 7) == 0;
 }
 
+/* "0.weight, 0.bias" / "0.weight, 0.bias, 2.weight, 2.bias" / "0.weight .. 4.bias":
+ * the tensors of n dense layers. */
+static void layer_names(uint32_t n, char *out, size_t out_size) {
+    if (n <= 2)
+        snprintf(out, out_size, n == 1 ? "0.weight, 0.bias" : "0.weight, 0.bias, 2.weight, 2.bias");
+    else
+        snprintf(out, out_size, "0.weight .. %u.bias", 2 * (n - 1));
+}
+
+/* The message for a tensor the model has no place for: the model's layers
+ * against the file's, when the file's names count layers; with_scaler when
+ * scaler.* tensors have a place too. */
+static void no_place_error(const st_file_t *f, const char *name, uint32_t n_layers, int with_scaler,
+                           char *errstr, size_t errstr_size) {
+    uint32_t file_layers = 0, layer;
+    int is_bias;
+    for (size_t i = 0; i < f->n; i++)
+        if (parse_name(f->entries[i].name, SL_MAX_LAYERS, &layer, &is_bias) &&
+            layer + 1 > file_layers)
+            file_layers = layer + 1;
+    char model_names[64], file_names[64];
+    layer_names(n_layers, model_names, sizeof model_names);
+    if (file_layers > n_layers) {
+        layer_names(file_layers, file_names, sizeof file_names);
+        sl_errstr_set(errstr, errstr_size,
+                      "the file has %u dense layers (%s), the model %u (%s): tensor \"%.64s\" "
+                      "has no place; check --hidden (one hidden layer per extra Linear)",
+                      file_layers, file_names, n_layers, model_names, name);
+    } else {
+        sl_errstr_set(errstr, errstr_size,
+                      "tensor \"%.64s\" in the file has no place in the model (%u dense "
+                      "layer%s: %s%s)",
+                      name, n_layers, n_layers == 1 ? "" : "s", model_names,
+                      with_scaler ? ", scaler.*" : "");
+    }
+}
+
 /* Finds the model's tensors in f and checks them (dtype, shape, finite
  * values) into found[2 * n_layers]; with skip_scaler, scaler.* tensors are
  * left for the caller. Nothing is written to the model. */
@@ -374,11 +417,7 @@ sl_err_t sl_st_check_weights(sl_model_t *m, const st_file_t *f, int skip_scaler,
         if (skip_scaler && sl_st_is_scaler(f->entries[i].name))
             continue;
         if (!parse_name(f->entries[i].name, n_layers, &layer, &is_bias)) {
-            sl_errstr_set(errstr, errstr_size,
-                          "tensor \"%.64s\" in the file has no place in the model (%u dense "
-                          "layers: tensors 0.weight, 0.bias .. %u.weight, %u.bias%s)",
-                          f->entries[i].name, n_layers, 2 * (n_layers - 1), 2 * (n_layers - 1),
-                          skip_scaler ? ", scaler.*" : "");
+            no_place_error(f, f->entries[i].name, n_layers, skip_scaler, errstr, errstr_size);
             return SL_ERR_MISMATCH;
         }
         found[2 * layer + (uint32_t)is_bias] = &f->entries[i];

@@ -210,14 +210,10 @@ sl_err_t sl_safetensors_export_learner(const sl_learner_t *l, int fold, sl_buf_t
     float *var = NULL;
     sl_err_t err = sl_st_arch_meta(m, &meta);
     if (err == SL_OK && fold) {
-        char why[128];
-        folded = sl_model_new(sl_model_config(m), why, sizeof why);
+        folded = sl_model_folded(m, shift, mult);
         if (!folded) {
             err = SL_ERR_NOMEM;
         } else {
-            memcpy(sl_model_params(folded), sl_model_params((sl_model_t *)m),
-                   sl_model_n_params(m) * sizeof(float));
-            sl_model_fold_input(folded, shift, mult);
             err = sl_buf_appendf(&meta, ",\"streamlearn.scale\":\"folded\"");
             if (err == SL_OK)
                 err = sl_st_write((const char *)meta.data, specs,

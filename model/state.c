@@ -462,9 +462,10 @@ static sl_err_t read_scaler(reader_t *r, sl_learner_t *l) {
         err = SL_ERR_NOMEM;
         goto out;
     }
-    if (sl_scaler_set_state(s, &st, why, sizeof why) != SL_OK) {
+    if ((err = sl_scaler_set_state(s, &st, why, sizeof why)) != SL_OK) {
         sl_scaler_destroy(s);
-        err = bad_field(r, "scaler", why);
+        if (err != SL_ERR_NOMEM)
+            err = bad_field(r, "scaler", why);
         goto out;
     }
     sl_scaler_destroy(l->scaler);
@@ -507,9 +508,10 @@ static sl_err_t load_body(reader_t *r, const sl_model_config_t *expect, sl_learn
     if (n_params != arch_params(&mc) || n_params > (r->end - r->off) / 4)
         return bad_field(r, "n_params", "does not match the architecture or the blob's size");
     char why[256];
+    why[0] = '\0';
     sl_learner_t *l = sl_learner_create(&mc, &oc, SL_SCALE_OFF, 0, why, sizeof(why));
-    if (!l)
-        return bad_field(r, "configuration", why);
+    if (!l) /* a configuration the blob's checks let through, or out of memory */
+        return strstr(why, "out of memory") ? SL_ERR_NOMEM : bad_field(r, "configuration", why);
     /* The window is read later; the metrics are rebuilt for it there. */
     if (n_params != sl_model_n_params(l->model)) {
         err = bad_field(r, "n_params", "does not match the architecture");

@@ -6,7 +6,7 @@ activation modules, a torch.optim optimizer, and the plain loop over
 consecutive mini-batches (predict with the forward pass, then one step on the
 weighted mean loss of the labelled rows). `streamlearn replay` with the flags
 in args.txt, --init init.safetensors and --input input.msgpack must reproduce
-expected.msgpack and final.safetensors to 1e-4 relative (CONTRACT section 4).
+expected.msgpack and final.safetensors to 1e-4 relative (README.md, "From PyTorch and back").
 
 FTRL has no torch.optim peer: its cases come from a float32 numpy
 implementation of McMahan et al. 2013, Algorithm 1, checked here against an
@@ -16,8 +16,8 @@ Files per case:
   args.txt           replay learning flags, one line
   init.safetensors   starting weights (nn.Sequential state_dict names)
   init.json          the same weights as JSON (name -> {"shape", "data"})
-  input.msgpack      concatenated samples / arrays of samples (CONTRACT 2)
-  expected.msgpack   one prediction map per sample (CONTRACT 3), version 0
+  input.msgpack      concatenated samples / arrays of samples (README.md, "Samples and predictions")
+  expected.msgpack   one prediction map per sample (same section), version 0
   final.safetensors  weights after the last batch
 
 Run with /usr/bin/python3 (needs torch, numpy, msgpack). Deterministic: the
@@ -88,7 +88,7 @@ def state_tensors(model):
 
 
 # ----------------------------------------------------------------------------
-# MurmurHash3_x86_32 (named features, CONTRACT section 2)
+# MurmurHash3_x86_32 (named features: README.md, "Samples and predictions")
 
 
 def murmur3_32(data, seed=0):

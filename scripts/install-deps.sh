@@ -7,12 +7,12 @@ set -euo pipefail
 
 # The binary's shared libraries only: Redis and Kafka are services it connects to.
 runtime=(librdkafka1 libmsgpackc2 libopenblas0-pthread libhiredis0.14 libinih1 libcjson1
-         libxxhash0 libmicrohttpd12)
+         libxxhash0 libmicrohttpd12 libprotobuf-c1)
 build=(build-essential cmake pkg-config librdkafka-dev libmsgpack-dev libopenblas-dev
        libhiredis-dev libcmocka-dev libinih-dev libcjson-dev libxxhash-dev
-       libmicrohttpd-dev redis-server kcat clang-14 libclang-rt-14-dev clang-format python3
-       python3-msgpack python3-numpy python3-yaml yamllint python3-redis python3-torch
-       python3-sklearn)
+       libmicrohttpd-dev libprotobuf-c-dev protobuf-c-compiler redis-server kcat clang-14
+       libclang-rt-14-dev clang-format python3 python3-msgpack python3-numpy python3-yaml
+       yamllint python3-redis python3-torch python3-onnx python3-sklearn)
 
 want=("${build[@]}")
 [ "${1:-}" = "--runtime" ] && want=("${runtime[@]}")

@@ -188,6 +188,7 @@ static sl_err_t apply_results(sl_store_t *s, sl_worker_t *w) {
         sl_worker_set_durable(w, s->map, s->nmap);
         s->initial_durable = 0;
     }
+    int nomem = 0;
     pthread_mutex_lock(&s->mu);
     int lost = s->lease_lost;
     sl_partoff_t *done = NULL;
@@ -211,7 +212,7 @@ static sl_err_t apply_results(sl_store_t *s, sl_worker_t *w) {
     if (l) {
         size_t n = 0;
         sl_partoff_t *offs = rewind ? topic_offsets(s, &m, &n) : NULL;
-        sl_err_t err = sl_worker_replace_learner(w, l, offs, n);
+        sl_err_t err = rewind && !offs ? SL_ERR_NOMEM : sl_worker_replace_learner(w, l, offs, n);
         if (err != SL_OK) {
             sl_log(SL_LOG_ERROR, "cannot switch to the new head", SL_STR("model", s->name),
                    SL_U64("version", m.version), SL_STR("error", sl_err_str(err)));
@@ -219,7 +220,8 @@ static sl_err_t apply_results(sl_store_t *s, sl_worker_t *w) {
         } else {
             s->version = m.version;
             for (size_t i = 0; i < n; i++)
-                map_set(s, offs[i].partition, offs[i].offset);
+                if (map_set(s, offs[i].partition, offs[i].offset) != 0)
+                    nomem = 1;
             s->dirty = 0;
             pthread_mutex_lock(&s->mu);
             s->status.parent = m.parent;
@@ -233,24 +235,32 @@ static sl_err_t apply_results(sl_store_t *s, sl_worker_t *w) {
     pthread_mutex_lock(&s->mu);
     s->status.version = s->version;
     pthread_mutex_unlock(&s->mu);
+    if (nomem) {
+        sl_worker_fail(w, SL_ERR_NOMEM, "out of memory recording the offsets of version %llu",
+                       (unsigned long long)s->version);
+        return SL_ERR_NOMEM;
+    }
     if (lost) {
-        sl_log(SL_LOG_ERROR, "stopping: the model's lease is held by another worker",
-               SL_STR("model", s->name));
+        sl_worker_fail(w, SL_ERR_STATE, "the lease of model \"%s\" is held by another worker",
+                       s->name);
         return SL_ERR_STATE;
     }
     return SL_OK;
 }
 
-static void note_trained(sl_store_t *s, const sl_partoff_t *trained, size_t n) {
-    for (size_t i = 0; i < n; i++) {
-        size_t j;
-        for (j = 0; j < s->nmap && s->map[j].partition != trained[i].partition; j++)
-            ;
-        if (j == s->nmap || s->map[j].offset != trained[i].offset) {
-            if (trained[i].offset != SL_OFFSET_NONE)
-                map_set(s, trained[i].partition, trained[i].offset);
+/* Records the trained offsets for the next snapshot. SL_ERR_NOMEM (the
+ * worker must stop: a snapshot without this offset would train its samples
+ * again after a restart). */
+static sl_err_t note_trained(sl_store_t *s, sl_worker_t *w, const sl_partoff_t *trained, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (trained[i].offset != SL_OFFSET_NONE &&
+            map_set(s, trained[i].partition, trained[i].offset) != 0) {
+            sl_worker_fail(w, SL_ERR_NOMEM,
+                           "out of memory recording the trained offset of partition %d",
+                           (int)trained[i].partition);
+            return SL_ERR_NOMEM;
         }
-    }
+    return SL_OK;
 }
 
 /* Copies the learner and offsets into a new job for the writer. Returns its
@@ -328,28 +338,44 @@ static int snapshot_due(const sl_store_t *s) {
     return s->c.every_ms && sl_now_ms() - s->last_snap_ms >= s->c.every_ms;
 }
 
+/* Waits on the writer's condition variable (with mu held) until it
+ * signals or `until_ms` (sl_now_ms time) passes. */
+static void wait_writer(sl_store_t *s, uint64_t until_ms) {
+    uint64_t now = sl_now_ms();
+    if (now >= until_ms)
+        return;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t ns = (uint64_t)ts.tv_nsec + (until_ms - now) * 1000000ull;
+    ts.tv_sec += (time_t)(ns / 1000000000ull);
+    ts.tv_nsec = (long)(ns % 1000000000ull);
+    pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+}
+
 /* Revoke and stop: wait for the writer, snapshot, wait until it is durable. */
 static sl_err_t snapshot_now(sl_store_t *s, sl_worker_t *w) {
     uint64_t deadline = sl_now_ms() + s->c.final_timeout_ms;
     uint64_t id = 0;
     /* queue_snapshot declines while the writer is busy or has just posted a
-     * result; both pass quickly */
+     * result (taken at the next turn): wait for the writer to move */
     while (s->dirty && sl_now_ms() < deadline) {
         sl_err_t err = apply_results(s, w);
         if (err != SL_OK)
             return err;
         if ((id = queue_snapshot(s, w)) != 0)
             break;
-        sleep_ms(10);
+        pthread_mutex_lock(&s->mu);
+        if (s->job_state == JOB_RUNNING && !s->have_done && !s->sw_learner)
+            wait_writer(s, deadline);
+        else
+            wait_writer(s, sl_now_ms() + 10); /* declined for another reason: retry soon */
+        pthread_mutex_unlock(&s->mu);
     }
     if (id == 0)
         return apply_results(s, w);
     pthread_mutex_lock(&s->mu);
-    while (s->finished_job < id && !s->lease_lost && sl_now_ms() < deadline) {
-        pthread_mutex_unlock(&s->mu);
-        sleep_ms(10);
-        pthread_mutex_lock(&s->mu);
-    }
+    while (s->finished_job < id && !s->lease_lost && sl_now_ms() < deadline)
+        wait_writer(s, deadline);
     int ok = s->finished_job >= id;
     pthread_mutex_unlock(&s->mu);
     if (!ok)
@@ -376,10 +402,12 @@ static sl_err_t hook_batch_done(void *opaque, sl_worker_t *w, const sl_learner_t
     (void)learner; /* read through sl_worker_learner: a swap may replace it */
     (void)batch_index;
     sl_store_t *s = opaque;
-    note_trained(s, trained, n);
+    sl_err_t err = note_trained(s, w, trained, n);
+    if (err != SL_OK)
+        return err;
     s->batches_since++;
     s->dirty = 1;
-    sl_err_t err = apply_results(s, w);
+    err = apply_results(s, w);
     if (err == SL_OK && snapshot_due(s))
         queue_snapshot(s, w);
     return err;
@@ -389,8 +417,9 @@ static sl_err_t hook_tick(void *opaque, sl_worker_t *w, const sl_learner_t *lear
                           const sl_partoff_t *trained, size_t n) {
     (void)learner; /* read through sl_worker_learner: a swap may replace it */
     sl_store_t *s = opaque;
-    note_trained(s, trained, n);
-    sl_err_t err = apply_results(s, w);
+    sl_err_t err = note_trained(s, w, trained, n);
+    if (err == SL_OK)
+        err = apply_results(s, w);
     if (err == SL_OK && snapshot_due(s))
         queue_snapshot(s, w);
     return err;
@@ -403,16 +432,16 @@ static sl_err_t hook_revoke(void *opaque, sl_worker_t *w, const sl_learner_t *le
     (void)revoked;
     (void)nrevoked;
     sl_store_t *s = opaque;
-    note_trained(s, trained, n);
-    return snapshot_now(s, w);
+    sl_err_t err = note_trained(s, w, trained, n);
+    return err != SL_OK ? err : snapshot_now(s, w);
 }
 
 static sl_err_t hook_stop(void *opaque, sl_worker_t *w, const sl_learner_t *learner,
                           const sl_partoff_t *trained, size_t n) {
     (void)learner; /* read through sl_worker_learner: a swap may replace it */
     sl_store_t *s = opaque;
-    note_trained(s, trained, n);
-    return snapshot_now(s, w);
+    sl_err_t err = note_trained(s, w, trained, n);
+    return err != SL_OK ? err : snapshot_now(s, w);
 }
 
 static uint64_t hook_version(void *opaque) {

@@ -82,10 +82,6 @@ const char *sl_lease_token(const sl_lease_t *l) {
     return l->token;
 }
 
-uint32_t sl_lease_ttl_ms(const sl_lease_t *l) {
-    return l->ttl_ms;
-}
-
 static sl_err_t run_script(sl_lease_t *l, sl_redis_t *r, const char *script, int with_ttl,
                            long long *result, char *errstr, size_t errstr_size) {
     const char *argv[] = {"EVAL", script, "1", l->key, l->token, l->ttl};

@@ -38,8 +38,7 @@ sl_err_t sl_lease_renew(sl_lease_t *l, sl_redis_t *r, int *held, char *errstr, s
  * a standby can take over at once. Errors as sl_lease_acquire. */
 sl_err_t sl_lease_release(sl_lease_t *l, sl_redis_t *r, char *errstr, size_t errstr_size);
 
-/* The token (owned by l) and the TTL. */
+/* The token (owned by l). */
 const char *sl_lease_token(const sl_lease_t *l);
-uint32_t sl_lease_ttl_ms(const sl_lease_t *l);
 
 #endif

@@ -291,9 +291,10 @@ sl_err_t sl_redis_connect(sl_redis_t *r, char *errstr, size_t errstr_size) {
     r->ctx = redisConnectWithTimeout(r->url.host, r->url.port, ms_tv(r->opts.connect_timeout_ms));
     if (!r->ctx)
         return conn_fail(r, 1, errstr, errstr_size, "redis %s: cannot allocate a context", r->name);
-    if (r->ctx->err)
-        return conn_fail(r, 1, errstr, errstr_size, "redis %s: cannot connect: %s", r->name,
-                         r->ctx->errstr);
+    if (r->ctx->err) /* host and port as tried: a URL without a port means 6379 */
+        return conn_fail(r, 1, errstr, errstr_size, "redis %s: cannot connect to %s%s%s:%d: %s",
+                         r->name, strchr(r->url.host, ':') ? "[" : "", r->url.host,
+                         strchr(r->url.host, ':') ? "]" : "", r->url.port, r->ctx->errstr);
     if (redisSetTimeout(r->ctx, ms_tv(r->opts.command_timeout_ms)) != REDIS_OK)
         return conn_fail(r, 1, errstr, errstr_size, "redis %s: cannot set the command timeout",
                          r->name);
@@ -328,10 +329,6 @@ int sl_redis_connected(const sl_redis_t *r) {
 
 const char *sl_redis_name(const sl_redis_t *r) {
     return r->name;
-}
-
-const char *sl_redis_last_error(const sl_redis_t *r) {
-    return r->last_error;
 }
 
 uint64_t sl_redis_failures(const sl_redis_t *r) {

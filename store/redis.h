@@ -62,10 +62,8 @@ int sl_redis_connected(const sl_redis_t *r);
 /* The URL with its password replaced by "***" (owned by r). */
 const char *sl_redis_name(const sl_redis_t *r);
 
-/* The text of the last connection-level failure ("" if none), owned by r and
- * valid until the next call on r; and how many commands or connects have
- * failed at the connection level since the last success. */
-const char *sl_redis_last_error(const sl_redis_t *r);
+/* How many commands or connects have failed at the connection level since
+ * the last success. */
 uint64_t sl_redis_failures(const sl_redis_t *r);
 
 /* What a reply must look like; anything else is an error naming the command. */

@@ -119,10 +119,6 @@ void sl_snapshot_destroy(sl_snapshot_t *s) {
     free(s);
 }
 
-const char *sl_snapshot_name(const sl_snapshot_t *s) {
-    return s->name;
-}
-
 /* Runs a command of string arguments expecting `expect`. */
 sl_err_t sl_snapshot_call(sl_snapshot_t *s, sl_reply_expect_t expect, redisReply **rep,
                           char *errstr, size_t errstr_size, int argc, const char **argv) {

@@ -60,9 +60,6 @@ sl_snapshot_t *sl_snapshot_new(sl_redis_t *r, const char *name, const sl_snapsho
 /* Frees the object (not the connection); NULL is a no-op. */
 void sl_snapshot_destroy(sl_snapshot_t *s);
 
-/* The model name (owned by s). */
-const char *sl_snapshot_name(const sl_snapshot_t *s);
-
 /* What to publish. All borrowed for the call. */
 typedef struct sl_snap_write {
     const uint8_t *blob; /* the model-state blob (sl_learner_save) */

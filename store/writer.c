@@ -134,6 +134,7 @@ static void renew_lease(sl_store_t *s) {
                SL_STR("model", s->name));
         pthread_mutex_lock(&s->mu);
         s->lease_lost = 1;
+        pthread_cond_broadcast(&s->cv);
         pthread_mutex_unlock(&s->mu);
     }
 }
@@ -177,6 +178,16 @@ static int run_job(sl_store_t *s, job_t *j) {
                          .n_offsets = j->n,
                          .lease_token = sl_lease_token(s->lease),
                          .version_floor = j->version_floor};
+    /* The offsets to report as durable, made before publishing: a version
+     * whose offsets could not be reported would stay in Redis while its
+     * Kafka offsets never commit. */
+    sl_partoff_t *offs = malloc((j->n ? j->n : 1) * sizeof *offs);
+    if (!offs) {
+        note_failure(s, "snapshot postponed", "out of memory for its offsets");
+        return 0;
+    }
+    for (size_t i = 0; i < j->n; i++)
+        offs[i] = (sl_partoff_t){j->offs[i].partition, j->offs[i].offset};
     sl_publish_status_t st;
     uint64_t v = 0, head = 0;
     char err[1024];
@@ -184,11 +195,16 @@ static int run_job(sl_store_t *s, job_t *j) {
     struct timespec ts0, ts1;
     clock_gettime(CLOCK_MONOTONIC, &ts0);
     if (sl_snapshot_publish(s->snap, &w, &st, &v, &head, err, sizeof err) != SL_OK) {
+        free(offs);
         note_failure(s, "snapshot failed; training goes on, offsets stay at the last snapshot",
                      err);
         return 0;
     }
     note_ok(s);
+    if (st != SL_PUBLISH_DONE) {
+        free(offs);
+        offs = NULL;
+    }
     if (st == SL_PUBLISH_NO_LEASE) {
         int held = 0;
         if (sl_lease_acquire(s->lease, s->redis, &held, err, sizeof err) == SL_OK && held) {
@@ -221,9 +237,6 @@ static int run_job(sl_store_t *s, job_t *j) {
     sl_log(SL_LOG_INFO, "snapshot published", SL_STR("model", s->name), SL_U64("version", v),
            SL_U64("parent", j->parent), SL_U64("step", j->step), SL_U64("samples", j->samples),
            SL_U64("bytes", j->len), SL_U64("ms", sl_now_ms() - t0));
-    sl_partoff_t *offs = malloc((j->n ? j->n : 1) * sizeof *offs);
-    for (size_t i = 0; offs && i < j->n; i++)
-        offs[i] = (sl_partoff_t){j->offs[i].partition, j->offs[i].offset};
     pthread_mutex_lock(&s->mu);
     s->status.published++;
     clock_gettime(CLOCK_MONOTONIC, &ts1);
@@ -233,7 +246,7 @@ static int run_job(sl_store_t *s, job_t *j) {
     sl_store_note_lineage(&s->status, v, j->parent);
     free(s->done_offs);
     s->done_offs = offs;
-    s->done_n = offs ? j->n : 0;
+    s->done_n = j->n;
     s->done_version = v;
     s->have_done = 1;
     pthread_mutex_unlock(&s->mu);

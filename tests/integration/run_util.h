@@ -102,15 +102,42 @@ static inline const char *ru_bin(void) {
     return bin;
 }
 
-/* A port that was free a moment ago (bound to 0, then closed). */
+/* A port that was free a moment ago, for a child to listen on. Picked at
+ * random below the kernel's ephemeral range (32768-60999 by default): a
+ * port bound to 0 and closed goes back to that range, where any process's
+ * next outgoing connection (Kafka clients make many in a parallel test run)
+ * or bind(0) may take it before the child binds. */
 static inline int ru_free_port(void) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof a;
-    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-    close(fd);
-    return ntohs(a.sin_port);
+    static unsigned seed;
+    if (!seed)
+        seed = (unsigned)getpid() * 2654435761u ^ (unsigned)ru_now_ms();
+    for (int tries = 0; tries < 200; tries++) {
+        seed = seed * 1103515245u + 12345u;
+        int port = 20000 + (int)((seed >> 8) % 12000);
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in a = {.sin_family = AF_INET,
+                                .sin_port = htons((uint16_t)port),
+                                .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        int ok = bind(fd, (struct sockaddr *)&a, sizeof a) == 0;
+        close(fd);
+        if (ok)
+            return port;
+    }
+    fail_msg("no free port below the ephemeral range");
+    return -1;
+}
+
+/* How many lines of <tmpdir>/<log> contain needle (0 when there is no log). */
+static inline int ru_log_count(const char *log, const char *needle) {
+    char path[256], line[4096];
+    snprintf(path, sizeof path, "%s/%s", ru_tmpdir, log);
+    FILE *f = fopen(path, "r");
+    int n = 0;
+    while (f && fgets(line, sizeof line, f))
+        n += strstr(line, needle) != NULL;
+    if (f)
+        fclose(f);
+    return n;
 }
 
 /* Starts `streamlearn dev-kafka --topics topics`; fills brokers. */

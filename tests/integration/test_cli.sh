@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # The streamlearn binary as users drive it: --help/--version, exit codes,
 # replay's one-output-per-input rule with bad samples, stdin/stdout streaming,
-# --init/--save round trip, gen's determinism, drift and label fraction, and
-# docs/CONFIGURATION.md kept equal to the option table.
+# --init/--save round trip, gen's determinism, drift and label fraction, the
+# exit-status rule (2 usage/config, 1 runtime) for missing files and all-bad
+# input, messages that name the file and what was expected, warnings for
+# settings that do not apply, one INI file shared by every command, boolean
+# flag syntax, dev-kafka's --broker-count, and docs/CONFIGURATION.md kept
+# equal to the option table.
 set -euo pipefail
 bin=${SL_BIN:?SL_BIN must point at the streamlearn binary}
 src=${SL_SOURCE_DIR:?}
@@ -47,8 +51,13 @@ expect_exit 2 "nesterov without momentum" "$bin" replay --dim 3 --optimizer sgd 
 printf '[model]\ndim = 3\nwat = 1\n' > "$tmp/bad.ini"
 expect_exit 2 "unknown INI key" "$bin" replay -c "$tmp/bad.ini" --input /dev/null
 err_has "wat" "unknown INI key is named"
-expect_exit 1 "missing input file" "$bin" replay --dim 3 --input "$tmp/nope.msgpack"
-err_has "nope.msgpack" "missing input file is named"
+expect_exit 2 "missing input file" "$bin" replay --dim 3 --input "$tmp/nope.msgpack"
+err_has "--input $tmp/nope.msgpack: cannot open the samples file" "missing input file is named with its flag"
+expect_exit 2 "missing --init file" "$bin" replay --dim 3 --init "$tmp/nope.safetensors" --input /dev/null
+err_has "nope.safetensors" "missing --init file is named"
+expect_exit 2 "missing -c file" "$bin" replay -c "$tmp/nope.ini" --dim 3 --input /dev/null
+err_has "nope.ini" "missing config file is named"
+expect_exit 1 "unwritable --output (a runtime failure)" "$bin" replay --dim 3 --input /dev/null --output "$tmp/no/such/dir/p"
 
 # Replay: one output per input sample, in order, bad ones as error maps.
 $py - "$tmp/mixed.msgpack" <<'PY'
@@ -224,6 +233,118 @@ fi
 kill "$dk" 2>/dev/null; wait "$dk" 2>/dev/null || true
 "$bin" gen --dim 4 --samples 10 --topic t 2>"$tmp/err" >/dev/null && no "gen --topic without --brokers" ||
   { grep -q -- "--brokers" "$tmp/err" && ok "gen --topic without --brokers names the flag" || no "gen error: $(cat "$tmp/err")"; }
+
+# Exit status for input that is all bad: 2 (the flags or the file are wrong),
+# with every prediction still written as an error map.
+"$bin" gen --dim 4 --samples 50 --seed 3 --output "$tmp/g4.msgpack" 2>/dev/null
+expect_exit 2 "replay where every sample is bad (wrong --dim)" "$bin" replay --dim 5 --input "$tmp/g4.msgpack" --output "$tmp/p5"
+err_has "all 50 samples were bad" "all-bad input says so"
+err_has "check --dim" "all-bad input says what to check"
+$py -c "
+import msgpack
+p=list(msgpack.Unpacker(open('$tmp/p5','rb')))
+assert len(p)==50 and all('error' in x for x in p), p[:2]
+" && ok "all-bad input still writes one error map per sample" || no "all-bad input output"
+expect_exit 0 "an empty input file is not all bad" "$bin" replay --dim 4 --input /dev/null --output /dev/null
+
+# Weights files: what the file is and what was expected.
+"$bin" replay --dim 4 --hidden 3 --activation tanh --input "$tmp/g4.msgpack" --output /dev/null \
+  --save "$tmp/h3.safetensors" 2>/dev/null
+expect_exit 2 "replay with a safetensors file as --input" "$bin" replay --dim 4 --input "$tmp/h3.safetensors" --output /dev/null
+err_has "samples were bad" "a safetensors file as input is refused"
+expect_exit 2 "--init that is not safetensors" "$bin" replay --dim 4 --init "$tmp/g4.msgpack" --input /dev/null --output /dev/null
+err_has "--init $tmp/g4.msgpack: not a safetensors file" "not-a-safetensors names the file and what it is not"
+expect_exit 2 "--init with an extra layer" "$bin" replay --dim 4 --init "$tmp/h3.safetensors" --input /dev/null --output /dev/null
+err_has "the file has 2 dense layers (0.weight, 0.bias, 2.weight, 2.bias), the model 1 (0.weight, 0.bias)" "extra layer: both layer lists, readable"
+err_has "check --hidden" "extra layer: says which flag to check"
+expect_exit 0 "--init saved with tanh, run with relu" "$bin" replay --dim 4 --hidden 3 --activation relu --init "$tmp/h3.safetensors" --input /dev/null --output /dev/null
+err_has "saved with another activation" "activation mismatch warns"
+err_has '"file":"tanh"' "the warning names the file's activation"
+grep '"level":"warn"' "$tmp/err" | grep -q "activation" && ok "the activation note is a warning" || no "activation note level: $(cat "$tmp/err")"
+expect_exit 0 "--init saved with tanh, run with tanh" "$bin" replay --dim 4 --hidden 3 --activation tanh --init "$tmp/h3.safetensors" --input /dev/null --output /dev/null
+grep -q "another activation" "$tmp/err" && no "a matching activation warned" || ok "a matching activation does not warn"
+
+# Settings that do not apply: a warning, not an error, not silence.
+expect_exit 0 "--optimizer adam --momentum 0.9" "$bin" replay --dim 4 --optimizer adam --momentum 0.9 --input /dev/null --output /dev/null
+err_has '"setting":"--momentum"' "an unused optimizer flag is named"
+err_has '"optimizer":"adam"' "the warning names the optimizer"
+expect_exit 0 "--optimizer ftrl --lr 0.1" "$bin" replay --dim 4 --optimizer ftrl --lr 0.1 --input /dev/null --output /dev/null
+err_has '"setting":"--lr"' "ftrl does not use --lr: warned"
+STREAMLEARN_BETA1=0.8 expect_exit 0 "sgd with STREAMLEARN_BETA1" "$bin" replay --dim 4 --optimizer sgd --input /dev/null --output /dev/null
+err_has '"setting":"STREAMLEARN_BETA1"' "the warning names where the setting came from"
+expect_exit 0 "--optimizer adam --nesterov" "$bin" replay --dim 4 --optimizer adam --nesterov --input /dev/null --output /dev/null
+err_has '"setting":"--nesterov"' "--nesterov with adam warns"
+expect_exit 0 "--activation without --hidden" "$bin" replay --dim 4 --activation tanh --input /dev/null --output /dev/null
+err_has '"setting":"--activation"' "an activation without hidden layers warns"
+expect_exit 0 "plain adam" "$bin" replay --dim 4 --optimizer adam --lr 0.01 --input /dev/null --output /dev/null
+grep -q "setting ignored" "$tmp/err" && no "a setting that applies warned: $(cat "$tmp/err")" || ok "settings that apply do not warn"
+
+# run: snapshot and HTTP flags without what they apply to warn (the missing
+# --init then stops it before it connects anywhere: exit 2).
+expect_exit 2 "run with --model-name and --http-bind alone" "$bin" run --brokers embedded --input-topic i \
+  --output-topic o --dim 4 --model-name m --snapshot-every-ms 100 --http-bind 0.0.0.0 --init "$tmp/nope.safetensors"
+err_has '"setting":"--model-name"' "--model-name without --redis warns"
+err_has '"setting":"--snapshot-every-ms"' "--snapshot-every-ms without --redis warns"
+err_has '"setting":"--http-bind"' "--http-bind without --http-port warns"
+err_has "nope.safetensors" "then the missing --init file is named"
+
+# Boolean flags take --flag or --flag=false; a separate word is refused.
+expect_exit 2 "--nesterov false" "$bin" replay --dim 4 --optimizer sgd --momentum 0.9 --nesterov false --input /dev/null
+err_has "--nesterov takes no separate value" "a separate boolean word is refused"
+err_has "--nesterov=false" "the message shows the syntax"
+expect_exit 0 "--nesterov=false" "$bin" replay --dim 4 --optimizer sgd --nesterov=false --input /dev/null --output /dev/null
+expect_exit 2 "models list --json false" "$bin" models list --json false --redis redis://nonexistent.invalid
+err_has "--json=false" "models: the boolean syntax is shown"
+
+# One INI file for every command: other commands' keys are skipped (named at
+# debug level); unknown keys are still errors.
+cat > "$tmp/shared.ini" <<'INI'
+; one file for run, replay, models and gen
+brokers = localhost:9092
+input-topic = samples
+output-topic = predictions
+model-name = clicks
+dim = 4
+input = g4.msgpack
+json = true
+[kafka]
+acks = all
+INI
+(cd "$tmp" && expect_exit 0 "replay -c with run and models keys" "$bin" replay -c shared.ini --output /dev/null --log-level debug)
+err_has '"key":"brokers"' "the skipped key is named at debug level"
+err_has "belongs to another command" "the debug note says why"
+(cd "$tmp" && expect_exit 0 "gen -c with run and replay keys" "$bin" gen -c shared.ini --samples 5 --output /dev/null)
+expect_exit 1 "models -c with run keys reaches Redis" "$bin" models list -c "$tmp/shared.ini" --redis redis://nonexistent.invalid
+printf 'dim = 4\nbatchsize = 3\n' > "$tmp/typo.ini"
+expect_exit 2 "an INI key no command has" "$bin" replay -c "$tmp/typo.ini" --input /dev/null
+err_has 'unknown key "batchsize"' "the unknown key is named"
+expect_exit 2 "the shared deploy INI with a bad value still fails" env STREAMLEARN_DIM=x "$bin" replay -c "$tmp/shared.ini" --input /dev/null
+err_has "STREAMLEARN_DIM" "bad values are still named"
+
+# redis:// without a port: the message says which port was tried.
+expect_exit 1 "Redis host without a port" "$bin" models list --redis redis://nonexistent.invalid --model-name m
+err_has "nonexistent.invalid:6379" "the default port is shown"
+
+# dev-kafka: --broker-count is its own name; an exported bootstrap list does not break it.
+rm -f "$tmp/bs"
+STREAMLEARN_BROKERS=localhost:9092 "$bin" dev-kafka --bootstrap-file "$tmp/bs" >/dev/null 2>"$tmp/dk.err" &
+dk=$!
+for _ in $(seq 100); do [ -s "$tmp/bs" ] && break; sleep 0.1; done
+[ -s "$tmp/bs" ] && ok "dev-kafka starts with STREAMLEARN_BROKERS set to a bootstrap list" ||
+  no "dev-kafka with STREAMLEARN_BROKERS: $(cat "$tmp/dk.err")"
+kill "$dk" 2>/dev/null; wait "$dk" 2>/dev/null || true
+expect_exit 2 "dev-kafka --broker-count 0" "$bin" dev-kafka --broker-count 0
+err_has "--broker-count" "the count is named by its own name"
+expect_exit 2 "dev-kafka --brokers 0 (the older name)" "$bin" dev-kafka --brokers 0
+err_has "--brokers: 0 is out of range" "the older name is still a count, named as typed"
+
+# --help: optional flags shown as optional, no references to files users lack.
+expect_exit 0 "run --help" "$bin" run --help
+grep -q -- "\[--group G\]" "$tmp/out" && ok "run --help shows --group as optional" || no "run --help: $(head -3 "$tmp/out")"
+for c in run replay gen dev-kafka models help-config; do
+  "$bin" "$c" --help >"$tmp/help" 2>&1 || true
+  grep -qiE "CONTRACT|FACTS\.md" "$tmp/help" && no "$c --help cites a file users do not have" || ok "$c --help cites no missing file"
+done
 
 # The configuration reference is generated from the option table.
 "$bin" help-config > "$tmp/CONFIGURATION.md"

@@ -156,6 +156,13 @@ expect_status 1 "$SL_BIN" models list --redis "redis://u:hunter2@127.0.0.1:1" --
 grep -q 'hunter2' "$TMP/err" && fail "password leaked: $(cat "$TMP/err")"
 grep -q '\*\*\*' "$TMP/err" || fail "redacted URL expected in: $(cat "$TMP/err")"
 expect_status 0 "$SL_BIN" models --help
+expect_status 2 models import "$TMP/nope.safetensors"
+grep -q 'nope.safetensors' "$TMP/err" || fail "missing import file: message"
 pass "exit statuses and redaction"
+
+# The deployment's INI (written for `run`) serves `models` too: run's keys are skipped.
+expect_status 0 "$SL_BIN" models list --json -c "${SL_SOURCE_DIR:?}/deploy/k8s/overlays/example/streamlearn.ini" "${M[@]}"
+json_check 'len(j) >= 1'
+pass "models reads the deployment's shared INI"
 
 echo "all models CLI tests passed"

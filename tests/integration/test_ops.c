@@ -179,11 +179,22 @@ static void test_readyz_needs_an_assigned_partition(void **state) {
                            "out1",    NULL};
     pid_t a = start_run("one-a.log", pa, extra);
     assert_int_equal(ru_wait_status(pa, "/readyz", 200, 30000), 200);
+    int a_assigned = ru_log_count("one-a.log", "\"partitions assigned\"");
     pid_t b = start_run("one-b.log", pb, extra);
     assert_int_equal(ru_wait_status(pb, "/healthz", 200, 10000), 200);
-    /* b joins while a holds the only partition; rebalances hand it to one of them */
-    ru_sleep_ms(8000);
-    int sa = ru_http_get(pa, "/readyz", NULL), sb = ru_http_get(pb, "/readyz", NULL);
+    /* b joins while a holds the only partition; the rebalance hands it to one
+     * of them. Wait for its end, not for a fixed time. */
+    int settled = 0, sa = -1, sb = -1;
+    for (uint64_t end = ru_now_ms() + 60000; ru_now_ms() < end && !settled; ru_sleep_ms(200)) {
+        /* a gave the partition up; then it went to b or back to a */
+        if (ru_log_count("one-a.log", "\"partitions revoked\"") < 1 ||
+            (ru_log_count("one-b.log", "\"partitions assigned\"") < 1 &&
+             ru_log_count("one-a.log", "\"partitions assigned\"") <= a_assigned))
+            continue;
+        sa = ru_http_get(pa, "/readyz", NULL);
+        sb = ru_http_get(pb, "/readyz", NULL);
+        settled = (sa == 200 && sb == 503) || (sa == 503 && sb == 200);
+    }
     double parts_b = ru_metric(pb, "streamlearn_partitions_assigned");
     pid_t idle = sb == 503 ? b : a, busy = sb == 503 ? a : b;
     int idle_port = sb == 503 ? pb : pa;

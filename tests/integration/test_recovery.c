@@ -113,17 +113,17 @@ static int child_main(char **argv) {
                              .linger_ms = 2000,
                              .decode = {.dim = DIM, .head = SL_HEAD_LOGISTIC},
                              .hooks = &hooks};
-    int code = 1;
-    sl_worker_t *w = sl_worker_new(&wc, l, &code, err, sizeof err);
-    if (!w) {
+    sl_worker_t *w = NULL;
+    sl_err_t werr = sl_worker_new(&wc, l, &w, err, sizeof err);
+    if (werr != SL_OK) {
         fprintf(stderr, "child: %s\n", err);
         sl_learner_destroy(l);
         g_store = NULL;
         sl_store_destroy(s);
-        return code;
+        return werr == SL_ERR_INVAL ? 2 : 1;
     }
     g_worker = w;
-    code = sl_worker_run(w);
+    int code = sl_worker_run(w) == SL_OK ? 0 : 1;
     g_worker = NULL;
     sl_worker_destroy(w);
     g_store = NULL;

@@ -28,7 +28,7 @@
 
 extern char **environ;
 
-/* CONTRACT section 4: |got - want| <= TOL * max(1, |want|). */
+/* The README's promise ("From PyTorch and back"): |got - want| <= TOL * max(1, |want|). */
 #define TOL 1e-4
 #define MAX_FILE (64u << 20)
 #define MAX_ARGS 64

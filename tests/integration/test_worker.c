@@ -406,9 +406,9 @@ static void test_bad_kafka_property_is_config_error(void **state) {
                             .nprops = 1,
                             .batch_size = 4,
                             .decode = {.dim = DIM, .head = SL_HEAD_LOGISTIC}};
-    int code = 0;
-    assert_null(sl_worker_new(&c, l, &code, errstr, sizeof errstr));
-    assert_int_equal(code, 2);
+    sl_worker_t *w = (sl_worker_t *)&c; /* must come back NULL */
+    assert_int_equal(sl_worker_new(&c, l, &w, errstr, sizeof errstr), SL_ERR_INVAL);
+    assert_null(w);
     assert_non_null(strstr(errstr, "foo.bar"));
     sl_learner_destroy(l); /* not taken on failure */
     sl_worker_destroy(NULL);

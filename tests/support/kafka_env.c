@@ -192,9 +192,7 @@ int sl_kworker_start(sl_kworker_t *kw, sl_kenv_t *e, const char *group, const ch
                             .commit_interval_ms = 200,
                             .decode = {.dim = dim, .head = SL_HEAD_LOGISTIC},
                             .hooks = hooks};
-    int code = 0;
-    kw->w = sl_worker_new(&c, l, &code, errstr, sizeof errstr);
-    if (!kw->w) {
+    if (sl_worker_new(&c, l, &kw->w, errstr, sizeof errstr) != SL_OK) {
         fprintf(stderr, "kafka_env: worker: %s\n", errstr);
         sl_learner_destroy(l);
         return -1;
@@ -208,7 +206,7 @@ int sl_kworker_start(sl_kworker_t *kw, sl_kenv_t *e, const char *group, const ch
     return 0;
 }
 
-int sl_kworker_stop(sl_kworker_t *kw) {
+sl_err_t sl_kworker_stop(sl_kworker_t *kw) {
     if (kw->running) {
         sl_worker_stop(kw->w);
         pthread_join(kw->thread, NULL);

@@ -45,7 +45,7 @@ int64_t sl_kenv_committed(sl_kenv_t *e, const char *group, const char *topic, in
 typedef struct sl_kworker {
     sl_worker_t *w;
     pthread_t thread;
-    int rc;
+    sl_err_t rc; /* sl_worker_run's result */
     int running;
 } sl_kworker_t;
 
@@ -55,9 +55,9 @@ typedef struct sl_kworker {
 int sl_kworker_start(sl_kworker_t *kw, sl_kenv_t *e, const char *group, const char *in,
                      const char *out, const char *dlq, uint32_t dim, uint32_t batch,
                      const sl_worker_hooks_t *hooks);
-/* Stops, joins and returns the worker's exit status; the worker stays for
- * inspection until sl_kworker_free. */
-int sl_kworker_stop(sl_kworker_t *kw);
+/* Stops, joins and returns sl_worker_run's result (SL_OK after a clean
+ * stop); the worker stays for inspection until sl_kworker_free. */
+sl_err_t sl_kworker_stop(sl_kworker_t *kw);
 void sl_kworker_free(sl_kworker_t *kw);
 
 #endif

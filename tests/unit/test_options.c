@@ -1,5 +1,7 @@
 /* test_options.c - option resolution: flags > environment > INI file > defaults,
- * errors naming the key, librdkafka pass-through, secret redaction. */
+ * errors naming the key, one INI file shared by every command, boolean flag
+ * syntax, renamed flags, choices parsed by name, librdkafka pass-through,
+ * secret redaction. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,7 +13,12 @@
 
 #include <cmocka.h>
 
+#include "cli/gen.h"
 #include "cli/options.h"
+#include "common/log.h"
+#include "model/model.h"
+#include "model/optim.h"
+#include "model/scaler.h"
 
 static char g_ini[64];
 
@@ -34,6 +41,7 @@ static int teardown(void **state) {
     unsetenv("STREAMLEARN_BATCH_SIZE");
     unsetenv("STREAMLEARN_KAFKA_SASL_PASSWORD");
     unsetenv("STREAMLEARN_KAFKA_CLIENT_ID");
+    unsetenv("STREAMLEARN_BROKERS");
     return 0;
 }
 
@@ -94,11 +102,38 @@ static void test_equals_form_and_bool_flags(void **state) {
     sl_opts_t *o = parse(SL_CMD_REPLAY, 4, argv, err, sizeof err);
     assert_non_null(o);
     assert_int_equal(get_uint(o, "dim"), 9);
-    int b = 0, c = -1;
+    int b = 0;
+    const char *c = NULL;
     assert_int_equal(sl_opts_bool(o, "nesterov", &b, err, sizeof err), SL_OK);
     assert_int_equal(b, 1);
     assert_int_equal(sl_opts_choice(o, "model", &c, err, sizeof err), SL_OK);
-    assert_int_equal(c, 2);
+    assert_string_equal(c, "softmax");
+    sl_opts_destroy(o);
+
+    /* --flag=false turns a boolean off; a choice is spelled as in the table */
+    char *argv2[] = {"--nesterov=false", "--model=LOGISTIC"};
+    o = parse(SL_CMD_REPLAY, 2, argv2, err, sizeof err);
+    assert_non_null(o);
+    assert_int_equal(sl_opts_bool(o, "nesterov", &b, err, sizeof err), SL_OK);
+    assert_int_equal(b, 0);
+    assert_int_equal(sl_opts_choice(o, "model", &c, err, sizeof err), SL_OK);
+    assert_string_equal(c, "logistic");
+    sl_opts_destroy(o);
+}
+
+static void test_bool_flag_refuses_a_separate_value(void **state) {
+    (void)state;
+    char err[256] = "";
+    char *argv[] = {"list", "--json", "false"};
+    assert_null(parse(SL_CMD_MODELS, 3, argv, err, sizeof err));
+    assert_non_null(strstr(err, "--json takes no separate value"));
+    assert_non_null(strstr(err, "--json=false"));
+    /* a number after a boolean flag stays a positional argument (models show --json 3) */
+    char *argv2[] = {"show", "--json", "3"};
+    sl_opts_t *o = parse(SL_CMD_MODELS, 3, argv2, err, sizeof err);
+    assert_non_null(o);
+    assert_int_equal(sl_opts_npositional(o), 2);
+    assert_string_equal(sl_opts_positional(o, 1), "3");
     sl_opts_destroy(o);
 }
 
@@ -132,7 +167,7 @@ static void test_bad_values_name_their_origin(void **state) {
     assert_non_null(o);
     uint64_t u;
     double d;
-    int c;
+    const char *c;
     assert_int_equal(sl_opts_uint(o, "batch-size", 1, 100, &u, err, sizeof err), SL_ERR_INVAL);
     assert_non_null(strstr(err, "STREAMLEARN_BATCH_SIZE"));
     assert_int_equal(sl_opts_double(o, "lr", 0, 1, &d, err, sizeof err), SL_ERR_INVAL);
@@ -176,6 +211,98 @@ static void test_ini_unknown_key_and_syntax_error(void **state) {
     char *argv3[] = {"-c", "/nonexistent/streamlearn.ini"};
     assert_null(parse(SL_CMD_REPLAY, 2, argv3, err, sizeof err));
     assert_non_null(strstr(err, "/nonexistent/streamlearn.ini"));
+}
+
+/* One file for `run`, `models`, `replay` and `dev-kafka`: each takes its own
+ * keys and skips the others'; a key no command has is still an error. */
+static void test_ini_shared_between_commands(void **state) {
+    (void)state;
+    char err[512] = "";
+    write_ini("brokers = k:9092\ninput-topic = in\nmodel-name = m\ndim = 4\n"
+              "input = s.msgpack\njson = true\n[kafka]\nacks = all\n");
+    char *argv[] = {"-c", g_ini};
+    static const unsigned cmds[] = {SL_CMD_RUN, SL_CMD_REPLAY, SL_CMD_MODELS, SL_CMD_DEVKAFKA,
+                                    SL_CMD_GEN};
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+        sl_opts_t *o = parse(cmds[i], 2, argv, err, sizeof err);
+        if (!o)
+            fail_msg("command %u refused the shared file: %s", cmds[i], err);
+        sl_opts_destroy(o);
+    }
+    sl_opts_t *o = parse(SL_CMD_MODELS, 2, argv, err, sizeof err);
+    const char *name = NULL;
+    assert_int_equal(sl_opts_str(o, "model-name", &name), SL_OK);
+    assert_string_equal(name, "m");
+    assert_int_equal(sl_opts_setup_logging(o, err, sizeof err), SL_OK);
+    sl_opts_destroy(o);
+    /* dev-kafka's count is not the bootstrap list of the file or the environment */
+    setenv("STREAMLEARN_BROKERS", "k:9092", 1);
+    o = parse(SL_CMD_DEVKAFKA, 2, argv, err, sizeof err);
+    assert_non_null(o);
+    assert_int_equal(get_uint(o, "broker-count"), 1);
+    sl_opts_destroy(o);
+    teardown(NULL);
+
+    write_ini("dim = 4\nbrokerz = k:9092\n");
+    char *argv2[] = {"-c", g_ini};
+    assert_null(parse(SL_CMD_RUN, 2, argv2, err, sizeof err));
+    assert_non_null(strstr(err, "unknown key \"brokerz\""));
+}
+
+static void test_renamed_flag_still_works_as_a_flag(void **state) {
+    (void)state;
+    char err[256] = "";
+    char *argv[] = {"--brokers", "3"};
+    sl_opts_t *o = parse(SL_CMD_DEVKAFKA, 2, argv, err, sizeof err);
+    assert_non_null(o);
+    assert_int_equal(get_uint(o, "broker-count"), 3);
+    sl_opts_destroy(o);
+    char *argv2[] = {"--broker-count=2"};
+    o = parse(SL_CMD_DEVKAFKA, 1, argv2, err, sizeof err);
+    assert_non_null(o);
+    assert_int_equal(get_uint(o, "broker-count"), 2);
+    sl_opts_destroy(o);
+    /* models has no --brokers: it never talks to Kafka */
+    char *argv3[] = {"list", "--brokers", "k:9092"};
+    assert_null(parse(SL_CMD_MODELS, 3, argv3, err, sizeof err));
+    assert_non_null(strstr(err, "--brokers: unknown option"));
+}
+
+/* Every choice in the table parses with the parser of the module that owns
+ * its enum, so the table's order never decides a value. */
+static void test_every_choice_parses_by_name(void **state) {
+    (void)state;
+    for (size_t i = 0; sl_optdefs[i].name; i++) {
+        const sl_optdef_t *d = &sl_optdefs[i];
+        if (d->type != SL_OPT_CHOICE)
+            continue;
+        char list[256];
+        snprintf(list, sizeof list, "%s", d->choices);
+        for (char *save = NULL, *c = strtok_r(list, "|", &save); c;
+             c = strtok_r(NULL, "|", &save)) {
+            int ok = -1;
+            sl_head_t head;
+            sl_act_t act;
+            sl_optim_kind_t kind;
+            sl_log_level_t level;
+            sl_gen_stream_t stream;
+            sl_scale_mode_t scale;
+            if (!strcmp(d->name, "model"))
+                ok = sl_model_head_parse(c, &head) == SL_OK;
+            else if (!strcmp(d->name, "activation"))
+                ok = sl_model_act_parse(c, &act) == SL_OK;
+            else if (!strcmp(d->name, "optimizer"))
+                ok = sl_optim_kind_parse(c, &kind) == SL_OK;
+            else if (!strcmp(d->name, "log-level"))
+                ok = sl_log_level_parse(c, &level) == 0;
+            else if (!strcmp(d->name, "stream"))
+                ok = sl_gen_stream_parse(c, &stream) == SL_OK;
+            else if (!strcmp(d->name, "scale"))
+                ok = sl_scaler_mode_parse(c, &scale) == SL_OK;
+            if (ok == 0)
+                fail_msg("--%s: choice \"%s\" does not parse", d->name, c);
+        }
+    }
 }
 
 static const char *kafka_value(sl_opts_t *o, const char *name) {
@@ -261,6 +388,10 @@ int main(void) {
         cmocka_unit_test_teardown(test_missing_value_is_named, teardown),
         cmocka_unit_test_teardown(test_bad_values_name_their_origin, teardown),
         cmocka_unit_test_teardown(test_ini_unknown_key_and_syntax_error, teardown),
+        cmocka_unit_test_teardown(test_ini_shared_between_commands, teardown),
+        cmocka_unit_test_teardown(test_bool_flag_refuses_a_separate_value, teardown),
+        cmocka_unit_test_teardown(test_renamed_flag_still_works_as_a_flag, teardown),
+        cmocka_unit_test_teardown(test_every_choice_parses_by_name, teardown),
         cmocka_unit_test_teardown(test_kafka_properties_pass_through_with_precedence, teardown),
         cmocka_unit_test_teardown(test_secret_keys_and_url_redaction, teardown),
         cmocka_unit_test_teardown(test_help_lists_only_the_commands_flags, teardown),

@@ -251,9 +251,18 @@ static void test_missing_tensor_is_named(void **state) {
 
 static void test_extra_tensor_is_named(void **state) {
     (void)state;
+    /* an extra layer: both layer counts, both name lists, the tensor and the flag to check */
     expect_failure("{" T_W0 "," T_B0 "," T_W2 "," T_B2
                    ",\"4.weight\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[128,132]}}",
-                   SMALL_DATA + 4, SL_ERR_MISMATCH, "tensor \"4.weight\" in the file has no place");
+                   SMALL_DATA + 4, SL_ERR_MISMATCH,
+                   "the file has 3 dense layers (0.weight .. 4.bias), the model 2 (0.weight, "
+                   "0.bias, 2.weight, 2.bias): tensor \"4.weight\" has no place; check --hidden");
+    /* a name that is no layer's */
+    expect_failure("{" T_W0 "," T_B0 "," T_W2 "," T_B2
+                   ",\"head.weight\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[128,132]}}",
+                   SMALL_DATA + 4, SL_ERR_MISMATCH,
+                   "tensor \"head.weight\" in the file has no place in the model (2 dense layers: "
+                   "0.weight, 0.bias, 2.weight, 2.bias)");
 }
 
 static void test_wrong_dtype_is_named(void **state) {
@@ -298,6 +307,7 @@ static void test_huge_header_length(void **state) {
         float *before = snapshot(m);
         char err[256] = "";
         assert_int_equal(sl_safetensors_import(m, buf, len, err, sizeof err), SL_ERR_DECODE);
+        assert_non_null(strstr(err, "not a safetensors file"));
         assert_non_null(strstr(err, "beyond the end of the file"));
         assert_untouched(m, before);
         free(before);
@@ -310,7 +320,8 @@ static void test_bad_json(void **state) {
     (void)state;
     expect_failure("{\"0.weight\":{\"dtype\":\"F32\",", SMALL_DATA, SL_ERR_DECODE,
                    "not valid JSON");
-    expect_failure("[1,2,3]", SMALL_DATA, SL_ERR_DECODE, "not a JSON object");
+    expect_failure("[1,2,3]", SMALL_DATA, SL_ERR_DECODE,
+                   "not a safetensors file: the header is not a JSON object");
     expect_failure(VALID "x", SMALL_DATA, SL_ERR_DECODE, "bytes after its JSON object");
     expect_failure("{\"0.weight\":[]}", SMALL_DATA, SL_ERR_DECODE, "not an object");
     expect_failure("{\"__metadata__\":{\"format\":1}}", SMALL_DATA, SL_ERR_DECODE,
