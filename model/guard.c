@@ -124,27 +124,41 @@ double *guard_nan_ring(uint64_t n) {
 }
 
 /* A challenger learner for spec i: a fresh one, or (step) a copy of src. */
+/* A seeded learner with the champion's architecture and scaling and the
+ * optimizer config oc; NULL on out of memory. */
+static sl_learner_t *new_learner(const sl_guard_t *g, const sl_optim_config_t *oc) {
+    sl_learner_t *l = sl_learner_new(&g->mcfg, oc, g->c.seed, g->metrics_window, NULL, 0);
+    if (l && sl_learner_set_scale(l, g->scale, NULL, 0) != SL_OK) {
+        sl_learner_destroy(l);
+        return NULL;
+    }
+    return l;
+}
+
 sl_err_t guard_make_challenger(sl_guard_t *g, uint32_t spec, const sl_learner_t *src,
                                sl_learner_t **out) {
     const sl_challenger_spec_t *s = &g->c.challengers[spec];
     if (s->kind == SL_CHALLENGER_FRESH)
         return guard_fresh_learner(g, spec, out);
     sl_optim_config_t oc = sl_guard_step_config(&g->ocfg, s->step_factor);
-    sl_learner_t *l = sl_learner_new(&g->mcfg, &oc, g->c.seed, g->metrics_window, NULL, 0);
+    sl_learner_t *l = new_learner(g, &oc);
     if (!l)
         return SL_ERR_NOMEM;
     if (sl_learner_copy(l, src) != SL_OK) {
         sl_learner_destroy(l);
         return SL_ERR_MISMATCH;
     }
-    sl_learner_params_changed(l);
+    /* FTRL's state mirrors the weights under its own step: rebuilt for the
+     * challenger's. The weights stay the source's, in its units (its scaler
+     * and target statistics came with the copy). */
+    sl_optim_params_changed(sl_learner_optim(l), sl_model_params(sl_learner_model(l)));
     *out = l;
     return SL_OK;
 }
 
 sl_err_t guard_fresh_learner(sl_guard_t *g, uint32_t spec, sl_learner_t **out) {
     (void)spec;
-    *out = sl_learner_new(&g->mcfg, &g->ocfg, g->c.seed, g->metrics_window, NULL, 0);
+    *out = new_learner(g, &g->ocfg);
     return *out ? SL_OK : SL_ERR_NOMEM;
 }
 
@@ -166,6 +180,7 @@ sl_guard_t *guard_alloc(const sl_guard_config_t *c, const sl_learner_t *champion
     /* sl_learner_model has no const form; the model is only read here */
     g->mcfg = *sl_model_config(sl_learner_model((sl_learner_t *)champion));
     g->ocfg = *sl_learner_optim_config(champion);
+    g->scale = sl_scaler_requested(sl_learner_scaler_const(champion));
     sl_metrics_state_t ms;
     const sl_metrics_sample_t *ring;
     sl_metrics_get_state(sl_learner_metrics(champion), &ms, &ring);

@@ -27,8 +27,8 @@ typedef enum sl_challenger_kind {
     /* a copy of the champion whose optimizer takes larger (or smaller) steps:
      * step_factor times its learning rate (FTRL: its alpha) */
     SL_CHALLENGER_STEP = 0,
-    /* a freshly initialised learner with the champion's config, started again
-     * from scratch at every alarm */
+    /* a freshly initialised learner with the champion's config and feature
+     * scaling (fresh statistics), started again from scratch at every alarm */
     SL_CHALLENGER_FRESH = 1,
 } sl_challenger_kind_t;
 
@@ -77,7 +77,9 @@ sl_optim_config_t sl_guard_step_config(const sl_optim_config_t *base, double fac
 typedef struct sl_guard sl_guard_t;
 
 /* A guard for `champion` (borrowed; not kept): challengers are built from it
- * (step ones as copies, fresh ones from c->seed), the detector from c. NULL
+ * (step ones as copies, scaler statistics included, so they scale exactly as
+ * it does; fresh ones from c->seed with its scaling mode), the detector from
+ * c. NULL
  * with errstr on a bad config or out of memory. Free with
  * sl_guard_destroy. */
 sl_guard_t *sl_guard_new(const sl_guard_config_t *c, const sl_learner_t *champion, char *errstr,

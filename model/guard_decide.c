@@ -163,7 +163,8 @@ static sl_err_t take_over(sl_guard_t *g, sl_learner_t *champion, size_t j, const
         return err;
     if (sl_learner_optim_config(champion)->kind == SL_OPTIM_FTRL &&
         optim_differs(sl_learner_optim_config(champion), sl_learner_optim_config(s->l)))
-        sl_learner_params_changed(champion);
+        sl_optim_params_changed(sl_learner_optim(champion),
+                                sl_model_params(sl_learner_model(champion)));
     int version = s->kind == SLOT_VERSION;
     sl_guard_event_t *e = guard_event(g, version ? SL_GUARD_SWITCHED : SL_GUARD_PROMOTED);
     e->challenger = version ? -1 : (int)s->spec;

@@ -52,6 +52,7 @@ struct sl_guard {
     uint64_t warmup, timeout;
     sl_model_config_t mcfg; /* the champion's, for fresh challengers and checks */
     sl_optim_config_t ocfg;
+    sl_scale_mode_t scale; /* the champion's feature scaling, as asked for */
     uint32_t metrics_window;
     int classification;
 

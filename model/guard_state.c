@@ -273,6 +273,12 @@ static void get_slot(sl_blob_reader_t *r, sl_guard_t *g, uint64_t span,
             r->err = SL_ERR_MISMATCH;
         return;
     }
+    if (sl_scaler_requested(sl_learner_scaler_const(l)) != g->scale) {
+        sl_learner_destroy(l);
+        sl_blob_fail(r, "slot learner", "scaled otherwise than the champion");
+        r->err = SL_ERR_MISMATCH;
+        return;
+    }
     sl_learner_destroy(s->l);
     s->l = l;
 }

@@ -62,9 +62,10 @@ sl_err_t sl_guard_decide(sl_guard_t *g, sl_learner_t *champion, sl_learner_t *co
     for (size_t i = 0; i < n && err == SL_OK; i++) {
         sl_learner_t *v = versions[i];
         if (!same_arch(sl_model_config(sl_learner_model(v)), &g->mcfg) ||
-            sl_learner_optim_config(v)->kind != g->ocfg.kind) {
+            sl_learner_optim_config(v)->kind != g->ocfg.kind ||
+            sl_scaler_requested(sl_learner_scaler_const(v)) != g->scale) {
             sl_errstr_set(errstr, errstr_size,
-                          "guard: version %llu has another architecture or optimizer",
+                          "guard: version %llu has another architecture, optimizer or scaling",
                           (unsigned long long)ids[i]);
             err = SL_ERR_MISMATCH;
         }
@@ -179,6 +180,7 @@ int sl_guard_mark_snapshot(sl_guard_t *g, double *window_loss) {
 
 sl_err_t sl_guard_champion_replaced(sl_guard_t *g, const sl_learner_t *champion) {
     g->incident = g->paused = g->pending = 0;
+    g->scale = sl_scaler_requested(sl_learner_scaler_const(champion));
     for (size_t j = 1 + g->c.n_challengers; j < SLOTS; j++)
         guard_free_slot(&g->slot[j]);
     for (uint32_t i = 1; i <= g->c.n_challengers; i++) {

@@ -16,6 +16,7 @@
 
 #include "model/guard.h"
 #include "model/holdbuf.h"
+#include "model/score.h"
 #include "tests/support/guardsim.h"
 
 static sl_model_config_t logistic(uint32_t dim) {
@@ -645,6 +646,91 @@ static void test_holdbuf_stress(void **state) {
     sl_holdbuf_destroy(copy);
 }
 
+/* A scaled champion (online scaling, the auto optimizer; for a linear head
+ * also target units, set up at its first labelled batch): a step challenger
+ * with factor 1 made before any training learns bit for bit as the champion,
+ * scaler included; a version loaded from the champion's blob, and the
+ * guard's forward-only scoring, predict what the champion predicts; a fresh
+ * challenger scales too; the guard's saved state brings the challenger back
+ * with its scaler. */
+static void test_scaled_champion(void **state) {
+    (void)state;
+    for (int linear = 0; linear <= 1; linear++) {
+        sl_model_config_t m = logistic(8);
+        if (linear)
+            m.head = SL_HEAD_LINEAR;
+        sl_optim_config_t o = sl_optim_config_default(SL_OPTIM_AUTO);
+        char err[256];
+        sl_learner_t *champ = sl_learner_new(&m, &o, 5, 0, err, sizeof err);
+        assert_non_null(champ);
+        assert_int_equal(sl_learner_set_scale(champ, SL_SCALE_AUTO, err, sizeof err), SL_OK);
+        sl_guard_config_t c = sl_guard_config_default();
+        c.drift = sl_drift_config_default(SL_DRIFT_OFF);
+        sl_guard_config_challengers(&c, 2);
+        c.challengers[0] = (sl_challenger_spec_t){.kind = SL_CHALLENGER_STEP, .step_factor = 1};
+        c.challengers[1] = (sl_challenger_spec_t){.kind = SL_CHALLENGER_FRESH};
+        c.seed = 5;
+        c.warmup = UINT64_MAX;
+        sl_guard_t *g = guard(&c, champ);
+        uint64_t s = 4;
+        for (int k = 0; k < 60; k++) {
+            batch_t b;
+            fill(&b, &s, 64, 8);
+            for (int i = 0; i < 64 * 8; i++)
+                b.x[i] = b.x[i] * 40 + 7; /* features far from standardised */
+            if (linear)
+                for (int i = 0; i < 64; i++)
+                    b.y[i] = 300 * b.y[i] + 20;
+            float out[64];
+            assert_int_equal(sl_guard_batch(g, champ, &b.in, &b.t, out, NULL), SL_OK);
+        }
+        const sl_learner_t *step = sl_guard_challenger(g, 0), *fresh = sl_guard_challenger(g, 1);
+        size_t np = sl_model_n_params(sl_learner_model(champ));
+        assert_memory_equal(sl_model_params(sl_learner_model((sl_learner_t *)step)),
+                            sl_model_params(sl_learner_model(champ)), np * sizeof(float));
+        const float *cs, *cm, *ss, *sm, *fs, *fm;
+        assert_int_equal(sl_learner_input_transform(champ, &cs, &cm), 1);
+        assert_int_equal(sl_learner_input_transform(step, &ss, &sm), 1);
+        assert_int_equal(sl_learner_input_transform(fresh, &fs, &fm), 1);
+        assert_memory_equal(cs, ss, 8 * sizeof(float));
+        assert_memory_equal(cm, sm, 8 * sizeof(float));
+        assert_true(cm[0] < 0.5f); /* the features' spread of about 23 is scaled away */
+
+        batch_t e;
+        fill(&e, &s, 64, 8);
+        for (int i = 0; i < 64 * 8; i++)
+            e.x[i] = e.x[i] * 40 + 7;
+        float want[64], got[64];
+        assert_int_equal(sl_learner_predict(champ, &e.in, want), SL_OK);
+        uint8_t *blob;
+        size_t len;
+        assert_int_equal(sl_learner_save(champ, &blob, &len), SL_OK);
+        sl_learner_t *version = sl_learner_load(blob, len, &m, NULL, err, sizeof err);
+        free(blob);
+        assert_non_null(version);
+        assert_int_equal(sl_learner_predict(version, &e.in, got), SL_OK);
+        assert_memory_equal(want, got, sizeof want);
+        sl_score_scratch_t scratch = {0};
+        double loss[64], wrong[64];
+        assert_int_equal(sl_score_rows(version, &e.in, &e.t, &scratch, got, loss, wrong), SL_OK);
+        assert_memory_equal(want, got, sizeof want);
+        sl_score_scratch_free(&scratch);
+        sl_learner_destroy(version);
+
+        uint8_t *gbuf;
+        size_t glen;
+        assert_int_equal(sl_guard_save(g, &gbuf, &glen), SL_OK);
+        sl_guard_t *back = sl_guard_load(gbuf, glen, &c, champ, NULL, err, sizeof err);
+        free(gbuf);
+        assert_non_null(back);
+        assert_int_equal(sl_learner_input_transform(sl_guard_challenger(back, 0), &ss, &sm), 1);
+        assert_memory_equal(cm, sm, 8 * sizeof(float));
+        sl_guard_destroy(back);
+        sl_guard_destroy(g);
+        sl_learner_destroy(champ);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_config),
@@ -662,6 +748,7 @@ int main(void) {
         cmocka_unit_test(test_pause_and_alert),
         cmocka_unit_test(test_restart_other_models),
         cmocka_unit_test(test_champion_replaced),
+        cmocka_unit_test(test_scaled_champion),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
