@@ -1,6 +1,7 @@
 /* test_nomem.c - allocation failure, swept: for N = 0, 1, 2, ... the Nth
- * allocation of decoding, a learner's life, the batch runner, snapshot
- * serialisation and the store's publish fails (tests/nomem/failalloc.c),
+ * allocation of decoding, a learner's life (with and without online feature
+ * scaling), the batch runner, snapshot serialisation, the learner's weights
+ * file and the store's publish fails (tests/nomem/failalloc.c),
  * until a run makes fewer than N allocations. Every run must fail cleanly
  * with SL_ERR_NOMEM (or NULL and a message saying memory) and leave what it
  * was given as it was: no crash, no leak (the ASan build checks), and in
@@ -20,6 +21,7 @@
 #include "consumer/encode.h"
 #include "consumer/runner.h"
 #include "model/learner.h"
+#include "model/safetensors.h"
 #include "store/redis.h"
 #include "store/snapshot.h"
 #include "tests/nomem/failalloc.h"
@@ -182,19 +184,43 @@ static void test_decode(void **state) {
 
 /* --- a learner's life: create, dense and sparse steps, clone, copy --- */
 
-static sl_learner_t *make_learner(sl_optim_kind_t kind, uint32_t hidden, char *err, size_t n) {
-    sl_model_config_t mc = {.head = SL_HEAD_SOFTMAX, .dim = DIM, .classes = 3};
-    if (hidden) {
+/* A learner's settings for a sweep: head, optimizer, hidden width (0: none)
+ * and feature scaling (set after creation, as the CLI does). */
+typedef struct learner_kind {
+    sl_head_t head;
+    sl_optim_kind_t optim;
+    uint32_t hidden;
+    sl_scale_mode_t scale;
+} learner_kind_t;
+
+static sl_learner_t *make_scaled(const learner_kind_t *k, char *err, size_t n) {
+    sl_model_config_t mc = {.head = k->head, .dim = DIM, .classes = 1};
+    if (k->head == SL_HEAD_SOFTMAX)
+        mc.classes = 3;
+    if (k->hidden) {
         mc.n_hidden = 1;
-        mc.hidden[0] = hidden;
+        mc.hidden[0] = k->hidden;
         mc.activation = SL_ACT_RELU;
     }
-    sl_optim_config_t oc = sl_optim_config_default(kind);
-    oc.lr = 0.05;
-    return sl_learner_new(&mc, &oc, 3, 50, err, n);
+    sl_optim_config_t oc = sl_optim_config_default(k->optim);
+    if (k->optim != SL_OPTIM_AUTO)
+        oc.lr = 0.05;
+    sl_learner_t *l = sl_learner_new(&mc, &oc, 3, 50, err, n);
+    if (l && sl_learner_set_scale(l, k->scale, err, n) != SL_OK) {
+        assert_true(strstr(err, "memory") != NULL);
+        sl_learner_destroy(l);
+        return NULL;
+    }
+    return l;
 }
 
-/* A step that fails leaves weights and counters as they were. */
+static sl_learner_t *make_learner(sl_optim_kind_t kind, uint32_t hidden, char *err, size_t n) {
+    learner_kind_t k = {.head = SL_HEAD_SOFTMAX, .optim = kind, .hidden = hidden};
+    return make_scaled(&k, err, n);
+}
+
+/* A step that fails leaves weights, counters and scaler statistics as they
+ * were. */
 static int step_or_unchanged(sl_learner_t *l, const sl_input_t *x, const sl_targets_t *t,
                              float *out) {
     sl_model_t *m = sl_learner_model(l);
@@ -204,22 +230,33 @@ static int step_or_unchanged(sl_learner_t *l, const sl_input_t *x, const sl_targ
         return 1;
     memcpy(before, sl_model_params(m), np * sizeof *before);
     sl_learner_counters_t c0 = sl_learner_counters(l);
+    double scaled_weight = sl_scaler_weight(sl_learner_scaler_const(l));
     sl_err_t e = sl_learner_batch(l, x, t, out, NULL);
     int rc = 0;
     if (e != SL_OK) {
         assert_int_equal(e, SL_ERR_NOMEM);
         assert_memory_equal(before, sl_model_params(m), np * sizeof *before);
         assert_int_equal(sl_learner_counters(l).step, c0.step);
+        assert_true(sl_scaler_weight(sl_learner_scaler_const(l)) == scaled_weight);
         rc = 1;
     }
     free(before);
     return rc;
 }
 
+/* A label for row i that the head accepts. */
+static float label_of(sl_head_t head, int i) {
+    return head == SL_HEAD_LOGISTIC  ? (float)(i % 2)
+           : head == SL_HEAD_SOFTMAX ? (float)(i % 3)
+                                     : 0.5f * (float)(i % 7) - 1.0f;
+}
+
+/* Dense steps, then sparse ones (with standard scaling: the centred CSR
+ * path), clone, copy and predictions, for the learner kind in ctx. */
 static int learner_run(void *ctx) {
-    (void)ctx;
+    const learner_kind_t *k = ctx;
     char err[256] = "";
-    sl_learner_t *l = make_learner(SL_OPTIM_ADAM, 16, err, sizeof err);
+    sl_learner_t *l = make_scaled(k, err, sizeof err);
     if (!l) {
         assert_true(says_memory(err));
         return 1;
@@ -229,14 +266,19 @@ static int learner_run(void *ctx) {
     uint8_t lab[N];
     for (int i = 0; i < N; i++) {
         for (int j = 0; j < DIM; j++)
-            dense[i * DIM + j] = (float)((i * 7 + j) % 5) - 2.0f;
-        y[i] = (float)(i % 3);
+            dense[i * DIM + j] = (float)((i * 7 + j) % 5) - 2.0f + (float)j;
+        y[i] = label_of(k->head, i);
         w[i] = 1.0f;
         lab[i] = i % 4 != 0;
     }
     sl_input_t x = {.n = N, .dim = DIM, .dense = dense};
     sl_targets_t t = {.y = y, .w = w, .labelled = lab};
-    int rc = step_or_unchanged(l, &x, &t, out);
+    /* before any labelled row: predictions with the identity transform */
+    int rc = sl_learner_predict(l, &x, out) == SL_OK ? 0 : 1;
+    if (rc == 0)
+        rc = step_or_unchanged(l, &x, &t, out);
+    if (rc == 0)
+        rc = step_or_unchanged(l, &x, &t, out);
     /* a sparse step: CSR rows of two entries */
     size_t rp[N + 1];
     uint32_t col[2 * N];
@@ -245,7 +287,7 @@ static int learner_run(void *ctx) {
         rp[i] = (size_t)(2 * i);
     for (int i = 0; i < 2 * N; i++) {
         col[i] = (uint32_t)(i % DIM);
-        val[i] = 0.5f;
+        val[i] = 0.5f + (float)(i % 3);
     }
     sl_input_t xs = {.n = N, .dim = DIM, .row_ptr = rp, .col = col, .val = val};
     if (rc == 0)
@@ -262,13 +304,32 @@ static int learner_run(void *ctx) {
     }
     if (rc == 0 && sl_learner_predict(l, &xs, out) != SL_OK)
         rc = 1;
+    if (rc == 0 && sl_learner_predict(l, &x, out) != SL_OK)
+        rc = 1;
     sl_learner_destroy(l);
     return rc;
 }
 
 static void test_learner(void **state) {
     (void)state;
-    sweep("learner", learner_run, NULL, NULL);
+    learner_kind_t k = {.head = SL_HEAD_SOFTMAX, .optim = SL_OPTIM_ADAM, .hidden = 16};
+    sweep("learner", learner_run, NULL, &k);
+}
+
+/* The scaler's paths: its statistics and scratch, the scaled input, the
+ * centred sparse forward, the auto optimizer's norms, a linear head's
+ * target units, and copies that carry the scaler. */
+static void test_learner_scaled(void **state) {
+    (void)state;
+    const learner_kind_t kinds[] = {
+        {.head = SL_HEAD_SOFTMAX, .optim = SL_OPTIM_AUTO, .hidden = 16, .scale = SL_SCALE_STANDARD},
+        {.head = SL_HEAD_LINEAR, .optim = SL_OPTIM_AUTO, .scale = SL_SCALE_AUTO},
+        {.head = SL_HEAD_LOGISTIC, .optim = SL_OPTIM_SGD, .hidden = 4, .scale = SL_SCALE_MAXABS},
+    };
+    const char *names[] = {"learner (standard scaling, auto optimizer)",
+                           "learner (auto scaling, linear head)", "learner (maxabs scaling)"};
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+        sweep(names[i], learner_run, NULL, (void *)&kinds[i]);
 }
 
 /* FTRL visits only the coordinates a sparse batch touched (an index list). */
@@ -391,10 +452,15 @@ done:
     return rc;
 }
 
-/* A trained learner with optimizer state and metrics. */
-static sl_learner_t *trained_learner(void) {
+/* A trained learner with optimizer state and metrics (and, with scaling, the
+ * scaler's and the auto optimizer's statistics). */
+static sl_learner_t *trained_learner(sl_scale_mode_t scale) {
     char err[256];
-    sl_learner_t *l = make_learner(SL_OPTIM_ADAM, 16, err, sizeof err);
+    learner_kind_t k = {.head = SL_HEAD_SOFTMAX,
+                        .optim = scale == SL_SCALE_OFF ? SL_OPTIM_ADAM : SL_OPTIM_AUTO,
+                        .hidden = 16,
+                        .scale = scale};
+    sl_learner_t *l = make_scaled(&k, err, sizeof err);
     assert_non_null(l);
     enum { N = 10 };
     float dense[N * DIM], y[N], w[N], out[N * 3];
@@ -414,8 +480,60 @@ static sl_learner_t *trained_learner(void) {
 
 static void test_serialise(void **state) {
     (void)state;
-    sl_learner_t *l = trained_learner();
+    sl_learner_t *l = trained_learner(SL_SCALE_OFF);
     sweep("snapshot serialisation", serialise_run, NULL, l);
+    sl_learner_destroy(l);
+    l = trained_learner(SL_SCALE_STANDARD);
+    sweep("snapshot serialisation (scaled)", serialise_run, NULL, l);
+    sl_learner_destroy(l);
+}
+
+/* --- the learner's weights file: scaler tensors, folded, read back --- */
+
+static int weights_file_run(void *ctx) {
+    const sl_learner_t *l = ctx;
+    int rc = 1;
+    sl_buf_t with = {0}, folded = {0};
+    sl_err_t e = sl_safetensors_export_learner(l, 0, &with);
+    if (e == SL_OK)
+        e = sl_safetensors_export_learner(l, 1, &folded);
+    if (e != SL_OK) {
+        assert_int_equal(e, SL_ERR_NOMEM);
+        goto done;
+    }
+    char err[256] = "";
+    sl_learner_t *fresh = make_learner(SL_OPTIM_AUTO, 16, err, sizeof err);
+    if (!fresh)
+        goto done;
+    size_t np = sl_model_n_params(sl_learner_model(fresh));
+    float *before = malloc(np * sizeof *before);
+    if (!before) {
+        sl_learner_destroy(fresh);
+        goto done;
+    }
+    memcpy(before, sl_model_params(sl_learner_model(fresh)), np * sizeof *before);
+    int has = 0;
+    e = sl_safetensors_import_learner(fresh, with.data, with.len, &has, err, sizeof err);
+    if (e != SL_OK) { /* all or nothing: the learner is as it was */
+        assert_int_equal(e, SL_ERR_NOMEM);
+        assert_memory_equal(before, sl_model_params(sl_learner_model(fresh)), np * sizeof *before);
+        assert_int_equal(sl_scaler_on(sl_learner_scaler_const(fresh)), 0);
+    } else {
+        assert_true(has);
+        rc = 0;
+    }
+    free(before);
+    sl_learner_destroy(fresh);
+done:
+    sl_buf_free(&with);
+    sl_buf_free(&folded);
+    return rc;
+}
+
+static void test_weights_file(void **state) {
+    (void)state;
+    sl_learner_t *l = trained_learner(SL_SCALE_STANDARD);
+    sweep("weights file (scaler tensors, folded)", weights_file_run, NULL, l);
     sl_learner_destroy(l);
 }
 
@@ -540,7 +658,7 @@ static void test_publish(void **state) {
     publish_ctx_t p = {.next_off = 1000, .offset = -1};
     p.server = sl_test_redis_start(NULL);
     assert_non_null(p.server);
-    sl_learner_t *l = trained_learner();
+    sl_learner_t *l = trained_learner(SL_SCALE_OFF);
     uint64_t step, samples;
     assert_int_equal(sl_learner_save(l, &p.blob, &p.len), SL_OK);
     assert_int_equal(sl_snapshot_describe(l, &p.config, &p.metrics, &step, &samples), SL_OK);
@@ -556,12 +674,10 @@ static void test_publish(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_decode),
-        cmocka_unit_test(test_learner),
-        cmocka_unit_test(test_learner_sparse_ftrl),
-        cmocka_unit_test(test_runner),
-        cmocka_unit_test(test_serialise),
-        cmocka_unit_test(test_publish),
+        cmocka_unit_test(test_decode),         cmocka_unit_test(test_learner),
+        cmocka_unit_test(test_learner_scaled), cmocka_unit_test(test_learner_sparse_ftrl),
+        cmocka_unit_test(test_runner),         cmocka_unit_test(test_serialise),
+        cmocka_unit_test(test_weights_file),   cmocka_unit_test(test_publish),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
