@@ -203,6 +203,9 @@ static sl_err_t init_scale(sl_learner_t *l, const sl_learnconf_t *c, int has_sca
         const float *shift, *mult;
         sl_learner_input_transform(l, &shift, &mult);
         sl_model_fold_input(sl_learner_model(l), shift, mult);
+        /* the statistics are in layer 0 now: forget them, so that the
+         * learner, which has not trained, takes no scaling */
+        sl_scaler_reset(sl_learner_scaler(l));
         return sl_learner_set_scale(l, SL_SCALE_OFF, errstr, errstr_size);
     }
     if (c->scale != SL_SCALE_AUTO && c->scale != file && c->scale != in_force) {

@@ -148,6 +148,10 @@ for w in scaled folded; do
   "$bin" replay "${learn[@]}" --init "$tmp/$w.safetensors" --input "$tmp/nolabel.msgpack" \
     --output "$tmp/again-$w.msgpack" 2>/dev/null
 done
+# --scale off with a file that has a scaler folds it into layer 0
+"$bin" replay "${learn[@]}" --scale off --init "$tmp/scaled.safetensors" \
+  --input "$tmp/nolabel.msgpack" --output "$tmp/again-off.msgpack" 2>"$tmp/err" ||
+  no "--scale off --init with a scaler: $(cat "$tmp/err")"
 if $py - "$tmp" <<'EOF'
 import json, struct, sys
 import msgpack, numpy as np
@@ -171,13 +175,14 @@ xs = (x - ts["scaler.shift"]) * ts["scaler.mult"]   # float32: subtraction, then
 p_scaled = forward(ts, xs.astype(np.float64))
 p_folded = forward(tf, x.astype(np.float64))
 again = {w: np.array([p["pred"] for p in msgpack.Unpacker(open(d + "/again-%s.msgpack" % w, "rb"))])
-         for w in ("scaled", "folded")}
+         for w in ("scaled", "folded", "off")}
 for name, a, b, tol in (("scaled", p_scaled, again["scaled"], 1e-5), ("folded", p_folded, again["folded"], 1e-5),
-                        ("scaled vs folded", p_scaled, p_folded, 1e-4)):
+                        ("scaled vs folded", p_scaled, p_folded, 1e-4),
+                        ("--scale off --init (folded on load)", p_scaled, again["off"], 1e-4)):
     if not np.allclose(a, b, atol=tol):
         sys.exit("%s: max difference %g" % (name, abs(a - b).max()))
 EOF
-then ok "exported scaler tensors and the folded file reproduce the model in numpy and through --init"
+then ok "exported scaler tensors and the folded file reproduce the model in numpy and through --init (also folded on load by --scale off)"
 else no "exported scaler tensors"; fi
 expect_exit 2 "--scale maxabs with a file carrying a standard scaler" "$bin" replay "${learn[@]}" \
   --scale maxabs --init "$tmp/scaled.safetensors" --input "$tmp/nolabel.msgpack" --output /dev/null
