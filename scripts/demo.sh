@@ -106,12 +106,10 @@ def event(line):
 def rollback(head):
     state["rollback_tried"] = True
     out = subprocess.run(models + ["list", "--json"], check=True, capture_output=True, text=True).stdout
-    # a version retention drops while the list is read comes back without metadata
+    # a version retention dropped between list and read shows with samples null
     versions = [v for v in json.loads(out) if v.get("samples") is not None]
     head = next((v["version"] for v in versions if v["head"]), head)
-    # a version retention dropped between list and read shows with samples null
-    older = [v for v in versions
-             if v["samples"] is not None and v["samples"] <= drift and v["version"] != head]
+    older = [v for v in versions if v["samples"] <= drift and v["version"] != head]
     if not older:
         older = [v for v in versions if v["version"] != head]
     if not older:
