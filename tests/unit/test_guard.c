@@ -90,11 +90,12 @@ static void test_config(void **state) {
     assert_int_equal(sl_guard_config_check(&c, err, sizeof err), SL_ERR_INVAL);
 }
 
-/* "Larger step" is the learning rate for every rule that has one, FTRL's alpha for FTRL. */
+/* "Larger step" is the learning rate for every rule that has one (auto's base
+ * step), FTRL's alpha for FTRL. */
 static void test_step_config(void **state) {
     (void)state;
-    sl_optim_kind_t kinds[] = {SL_OPTIM_SGD,     SL_OPTIM_ADAM,    SL_OPTIM_ADAMW,
-                               SL_OPTIM_ADAGRAD, SL_OPTIM_RMSPROP, SL_OPTIM_FTRL};
+    sl_optim_kind_t kinds[] = {SL_OPTIM_SGD,     SL_OPTIM_ADAM, SL_OPTIM_ADAMW, SL_OPTIM_ADAGRAD,
+                               SL_OPTIM_RMSPROP, SL_OPTIM_FTRL, SL_OPTIM_AUTO};
     for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
         sl_optim_config_t o = sl_optim_config_default(kinds[i]);
         assert_int_equal(sl_optim_config_resolve(&o, NULL, 0), SL_OK);
