@@ -210,13 +210,52 @@ static inline int rd_number(sl_decoder_t *d, sample_t *s, rd_t *r, double *out, 
     }
 }
 
+/* 1 when the float32 with these bits is Inf or NaN. */
+static inline uint32_t f32_bits_nonfinite(uint32_t bits) {
+    return (bits & 0x7f800000u) == 0x7f800000u;
+}
+
+/* Reads the leading run of float32 (0xca) or float64 (0xcb) elements of a
+ * dense x of dim elements into xrow: the forms producers write, read with
+ * one bounds check for the whole run instead of one per element. Returns
+ * how many elements it read, the cursor after them; 0 (cursor unchanged)
+ * when the run holds a non-finite value, so that the general loop reports
+ * which one. */
+static uint32_t x_float_run(float *xrow, uint32_t dim, rd_t *r) {
+    const uint8_t *p = r->p;
+    size_t avail = (size_t)(r->end - p);
+    uint32_t i = 0, bad = 0;
+    if (avail >= (size_t)dim * 5 && p[0] == 0xca) {
+        for (; i < dim && p[0] == 0xca; i++, p += 5) { /* i < dim keeps p + 5 <= end */
+            uint32_t bits = sl_mp_be32(p + 1);
+            bad |= f32_bits_nonfinite(bits);
+            memcpy(&xrow[i], &bits, 4);
+        }
+    } else if (avail >= (size_t)dim * 9 && p[0] == 0xcb) {
+        for (; i < dim && p[0] == 0xcb; i++, p += 9) {
+            uint64_t bits = sl_mp_be64(p + 1);
+            double v;
+            memcpy(&v, &bits, 8);
+            float f = (float)v; /* a finite double can round to Inf: check the float */
+            uint32_t fbits;
+            memcpy(&fbits, &f, 4);
+            bad |= f32_bits_nonfinite(fbits);
+            xrow[i] = f;
+        }
+    }
+    if (bad)
+        return 0;
+    r->p = p;
+    return i;
+}
+
 static int x_array(sl_decoder_t *d, sample_t *s, rd_t *r, uint64_t n) {
     uint32_t dim = d->cfg.dim;
     if (n != dim) {
         fail(s, "x: expected %" PRIu32 " features, got %" PRIu64, dim, n);
         return 0;
     }
-    for (uint32_t i = 0; i < dim; i++) {
+    for (uint32_t i = x_float_run(d->xrow, dim, r); i < dim; i++) {
         double v;
         if (!rd_number(d, s, r, &v, NULL, i))
             return 0;
@@ -535,6 +574,21 @@ static sl_err_t decode_sample(sl_decoder_t *d, rd_t *r, uint32_t open, uint64_t 
     return SL_OK;
 }
 
+/* Decodes the top-level value at the cursor when it is a sample map or an
+ * array of them (*h: its header, already read), leaving the cursor after it.
+ * A message error (d->msg_bad) stops it. */
+static sl_err_t decode_samples(sl_decoder_t *d, rd_t *r, const sl_mp_head_t *h, uint64_t tag,
+                               sl_batch_t *b, sl_decode_result_t *res) {
+    if (h->kind == SL_MP_MAP) {
+        r->p = d->msg;
+        return decode_sample(d, r, 0, tag, b, res);
+    }
+    sl_err_t e = SL_OK;
+    for (uint64_t i = 0; i < h->len && e == SL_OK && !d->msg_bad; i++)
+        e = decode_sample(d, r, 1, tag, b, res);
+    return e;
+}
+
 /* Walks the message, appending its samples; leaves d->msg_bad set when the
  * message is bad as a whole. */
 static sl_err_t decode_body(sl_decoder_t *d, const uint8_t *msg, size_t len, uint64_t tag,
@@ -552,12 +606,8 @@ static sl_err_t decode_body(sl_decoder_t *d, const uint8_t *msg, size_t len, uin
     if (!rd_head(d, &r, &h))
         return SL_OK;
     sl_err_t e = SL_OK;
-    if (h.kind == SL_MP_MAP) {
-        r.p = msg;
-        e = decode_sample(d, &r, 0, tag, b, res);
-    } else if (h.kind == SL_MP_ARRAY) {
-        for (uint64_t i = 0; i < h.len && e == SL_OK && !d->msg_bad; i++)
-            e = decode_sample(d, &r, 1, tag, b, res);
+    if (h.kind == SL_MP_MAP || h.kind == SL_MP_ARRAY) {
+        e = decode_samples(d, &r, &h, tag, b, res);
     } else {
         r.p = msg;
         if (!rd_skip(d, &r, 0))
@@ -574,25 +624,64 @@ static sl_err_t decode_body(sl_decoder_t *d, const uint8_t *msg, size_t len, uin
     return e;
 }
 
-sl_err_t sl_decode_message(sl_decoder_t *d, const uint8_t *msg, size_t len, uint64_t tag,
-                           sl_batch_t *b, sl_decode_result_t *res) {
+/* Clears res and points the decoder at a new message. */
+static void begin(sl_decoder_t *d, const uint8_t *msg, size_t len, sl_decode_result_t *res) {
     res->good = res->bad = 0;
     res->first_error[0] = '\0';
-    if (b->dim != d->cfg.dim)
-        return SL_ERR_MISMATCH;
     d->msg = msg;
     d->msg_len = len;
     d->msg_bad = 0;
+}
+
+/* Undoes what the current message appended (the batch held `slots0` slots before it). */
+static void undo(sl_batch_t *b, size_t slots0, sl_decode_result_t *res) {
+    sl_batch_truncate(b, slots0);
+    res->good = res->bad = 0;
+    res->first_error[0] = '\0';
+}
+
+sl_err_t sl_decode_message(sl_decoder_t *d, const uint8_t *msg, size_t len, uint64_t tag,
+                           sl_batch_t *b, sl_decode_result_t *res) {
+    begin(d, msg, len, res);
+    if (b->dim != d->cfg.dim)
+        return SL_ERR_MISMATCH;
     size_t slots0 = sl_batch_slots(b);
     sl_err_t e = decode_body(d, msg, len, tag, b, res);
     if (e != SL_OK) { /* out of memory: the batch is as it was */
-        sl_batch_truncate(b, slots0);
-        res->good = res->bad = 0;
+        undo(b, slots0, res);
         return e;
     }
     if (!d->msg_bad)
         return e;
-    sl_batch_truncate(b, slots0);
-    res->good = res->bad = 0;
+    undo(b, slots0, res);
     return push_bad(b, res, tag, d->msg_err, NULL, 0);
+}
+
+/* Why this agrees with framing first: a well-formed value is the same
+ * bytes however many follow it, and every check that could go differently
+ * with more or fewer bytes in view (a declared length or nested value
+ * running past the end, the size cap, nesting, a top-level scalar) is a
+ * message error here, which declines and leaves the verdict to the framer. */
+sl_err_t sl_decode_next(sl_decoder_t *d, const uint8_t *buf, size_t avail, uint64_t tag,
+                        sl_batch_t *b, sl_decode_result_t *res, size_t *used) {
+    *used = 0;
+    size_t len = avail < d->cfg.max_message_bytes ? avail : d->cfg.max_message_bytes;
+    begin(d, buf, len, res);
+    if (b->dim != d->cfg.dim)
+        return SL_ERR_MISMATCH;
+    rd_t r = {buf, buf + len};
+    sl_mp_head_t h;
+    if (len == 0 || sl_mp_read_head(buf, len, &h) <= 0 ||
+        (h.kind != SL_MP_MAP && h.kind != SL_MP_ARRAY))
+        return SL_OK;
+    size_t slots0 = sl_batch_slots(b);
+    if (!rd_head(d, &r, &h)) /* checks the declared count against the bytes in view */
+        return SL_OK;
+    sl_err_t e = decode_samples(d, &r, &h, tag, b, res);
+    if (e != SL_OK || d->msg_bad) {
+        undo(b, slots0, res);
+        return e;
+    }
+    *used = (size_t)(r.p - buf);
+    return SL_OK;
 }
