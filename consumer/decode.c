@@ -210,43 +210,49 @@ static inline int rd_number(sl_decoder_t *d, sample_t *s, rd_t *r, double *out, 
     }
 }
 
-/* 1 when the float32 with these bits is Inf or NaN. */
-static inline uint32_t f32_bits_nonfinite(uint32_t bits) {
-    return (bits & 0x7f800000u) == 0x7f800000u;
+/* 1 when every one of x[0 .. n) is finite. One pass with no early exit, so
+ * that the compiler vectorises it. */
+static int all_finite(const float *x, uint32_t n) {
+    uint32_t bad = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t bits;
+        memcpy(&bits, &x[i], 4);
+        bad |= (bits & 0x7f800000u) == 0x7f800000u; /* exponent all ones: Inf or NaN */
+    }
+    return !bad;
 }
 
-/* Reads the leading run of float32 (0xca) or float64 (0xcb) elements of a
- * dense x of dim elements into xrow: the forms producers write, read with
- * one bounds check for the whole run instead of one per element. Returns
- * how many elements it read, the cursor after them; 0 (cursor unchanged)
- * when the run holds a non-finite value, so that the general loop reports
- * which one. */
-static uint32_t x_float_run(float *xrow, uint32_t dim, rd_t *r) {
+/* Reads a dense x of dim elements that are all float32 (0xca) or all
+ * float64 (0xcb) - the forms producers write - into xrow, with one bounds
+ * check for the whole array and no exit inside the loop. Returns 1 with
+ * the cursor after x; 0, cursor unchanged, for any other x (mixed forms,
+ * ints, a non-finite value, too few bytes): the general loop then reads it
+ * and words any error. */
+static int x_float_run(float *xrow, uint32_t dim, rd_t *r) {
     const uint8_t *p = r->p;
     size_t avail = (size_t)(r->end - p);
-    uint32_t i = 0, bad = 0;
+    uint32_t other = 0; /* non-zero when some element has another marker */
     if (avail >= (size_t)dim * 5 && p[0] == 0xca) {
-        for (; i < dim && p[0] == 0xca; i++, p += 5) { /* i < dim keeps p + 5 <= end */
+        for (uint32_t i = 0; i < dim; i++, p += 5) {
             uint32_t bits = sl_mp_be32(p + 1);
-            bad |= f32_bits_nonfinite(bits);
+            other |= p[0] ^ 0xcau;
             memcpy(&xrow[i], &bits, 4);
         }
     } else if (avail >= (size_t)dim * 9 && p[0] == 0xcb) {
-        for (; i < dim && p[0] == 0xcb; i++, p += 9) {
+        for (uint32_t i = 0; i < dim; i++, p += 9) {
             uint64_t bits = sl_mp_be64(p + 1);
             double v;
             memcpy(&v, &bits, 8);
-            float f = (float)v; /* a finite double can round to Inf: check the float */
-            uint32_t fbits;
-            memcpy(&fbits, &f, 4);
-            bad |= f32_bits_nonfinite(fbits);
-            xrow[i] = f;
+            other |= p[0] ^ 0xcbu;
+            xrow[i] = (float)v; /* a finite double can round to Inf: the floats are checked */
         }
+    } else {
+        return 0;
     }
-    if (bad)
+    if (other || !all_finite(xrow, dim))
         return 0;
     r->p = p;
-    return i;
+    return 1;
 }
 
 static int x_array(sl_decoder_t *d, sample_t *s, rd_t *r, uint64_t n) {
@@ -255,7 +261,9 @@ static int x_array(sl_decoder_t *d, sample_t *s, rd_t *r, uint64_t n) {
         fail(s, "x: expected %" PRIu32 " features, got %" PRIu64, dim, n);
         return 0;
     }
-    for (uint32_t i = x_float_run(d->xrow, dim, r); i < dim; i++) {
+    if (x_float_run(d->xrow, dim, r))
+        return 1;
+    for (uint32_t i = 0; i < dim; i++) {
         double v;
         if (!rd_number(d, s, r, &v, NULL, i))
             return 0;
@@ -286,13 +294,15 @@ static int x_bin(sl_decoder_t *d, sample_t *s, rd_t *r, uint64_t n) {
         memcpy(&d->xrow[i], &u, 4);
     }
 #endif
+    if (all_finite(d->xrow, dim))
+        return 1;
     for (uint32_t i = 0; i < dim; i++) {
         if (!isfinite(d->xrow[i])) {
             fail(s, "x[%" PRIu32 "]: not a finite number", i);
-            return 0;
+            break;
         }
     }
-    return 1;
+    return 0;
 }
 
 static int x_map(sl_decoder_t *d, sample_t *s, rd_t *r, uint64_t pairs) {

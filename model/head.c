@@ -4,8 +4,10 @@
 
 #include "model/model.h"
 
+/* One exp whatever the sign (exp(-|z|) is exp(z) for z < 0), never overflowing. */
 static double sigmoid(double z) {
-    return z >= 0 ? 1.0 / (1.0 + exp(-z)) : exp(z) / (1.0 + exp(z));
+    double e = exp(-fabs(z));
+    return z >= 0 ? 1.0 / (1.0 + e) : e / (1.0 + e);
 }
 
 void sl_model_outputs(const sl_model_t *m, const float *logits, size_t n, float *out) {

@@ -375,6 +375,45 @@ static void test_linalg_gemm(void **state) {
     assert_int_equal(sl_linalg_gemm(0, A, 0, B, 1, 0, c, 2, 3), SL_ERR_MISMATCH);
 }
 
+/* Products with a one-row or one-column result (matrix-vector, taken by
+ * sgemv) equal the plain sums, for every transpose combination, with beta
+ * 0 (c's old contents, NaN included, ignored) and beta 1. */
+static void test_linalg_vector_shapes(void **state) {
+    (void)state;
+    float a[12], b[12];
+    for (int i = 0; i < 12; i++) {
+        a[i] = (float)(i % 5) - 1.5f;
+        b[i] = (float)(i % 3) + 0.25f * (float)i;
+    }
+    /* (m, n, k): a column, a row, a single value */
+    const size_t shapes[3][3] = {{4, 1, 3}, {1, 4, 3}, {1, 1, 6}};
+    for (int s = 0; s < 3; s++) {
+        size_t m = shapes[s][0], n = shapes[s][1], k = shapes[s][2];
+        for (int ta = 0; ta < 2; ta++) {
+            for (int tb = 0; tb < 2; tb++) {
+                for (int beta = 0; beta < 2; beta++) {
+                    sl_mat_t A = {a, ta ? k : m, ta ? m : k}, B = {b, tb ? n : k, tb ? k : n};
+                    float c[4], want[4];
+                    for (size_t i = 0; i < m; i++) {
+                        for (size_t j = 0; j < n; j++) {
+                            double sum = 0;
+                            for (size_t p = 0; p < k; p++)
+                                sum += (double)(ta ? a[p * m + i] : a[i * k + p]) *
+                                       (tb ? b[j * k + p] : b[p * n + j]);
+                            c[i * n + j] = beta ? 1.0f : NAN;
+                            want[i * n + j] = (float)(2.0 * sum + (beta ? 1.0 : 0.0));
+                        }
+                    }
+                    assert_int_equal(sl_linalg_gemm(ta, A, tb, B, 2.0f, (float)beta, c, m, n),
+                                     SL_OK);
+                    for (size_t i = 0; i < m * n; i++)
+                        assert_float_equal(c[i], want[i], 1e-5);
+                }
+            }
+        }
+    }
+}
+
 int main(void) {
     sl_linalg_set_threads(1);
     const struct CMUnitTest tests[] = {
@@ -386,6 +425,7 @@ int main(void) {
         cmocka_unit_test(test_layout_is_torch_linear),
         cmocka_unit_test(test_init_is_seeded_and_bounded),
         cmocka_unit_test(test_linalg_gemm),
+        cmocka_unit_test(test_linalg_vector_shapes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
