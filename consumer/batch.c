@@ -130,8 +130,8 @@ size_t sl_batch_slots(const sl_batch_t *b) {
 }
 
 /* Appends the slot record and its bytes; space was reserved by the caller. */
-static void put_slot(sl_batch_t *b, size_t row, uint64_t tag, const uint8_t *id, size_t id_len,
-                     const char *error, size_t err_len) {
+static inline void put_slot(sl_batch_t *b, size_t row, uint64_t tag, const uint8_t *id,
+                            size_t id_len, const char *error, size_t err_len) {
     sl_batch_slot_t *s = &b->slots[b->n_slots++];
     s->tag = tag;
     s->row = row;
@@ -148,8 +148,8 @@ static void put_slot(sl_batch_t *b, size_t row, uint64_t tag, const uint8_t *id,
     }
 }
 
-static void put_labels(sl_batch_t *b, float y, float w, int labelled, uint64_t tag,
-                       const uint8_t *id, size_t id_len) {
+static inline void put_labels(sl_batch_t *b, float y, float w, int labelled, uint64_t tag,
+                              const uint8_t *id, size_t id_len) {
     size_t r = b->rows;
     b->y[r] = labelled ? y : 0.0f;
     b->w[r] = w;

@@ -104,26 +104,36 @@ static int msg_fail(sl_decoder_t *d, const char *fmt, ...) {
     return 0;
 }
 
-/* Reads the header at the cursor and checks what it declares against the
- * bytes left; advances past the header only. Returns 0 (message error set)
- * when the message is bad there. */
-static int rd_head(sl_decoder_t *d, rd_t *r, sl_mp_head_t *h) {
-    size_t avail = (size_t)(r->end - r->p);
-    int hl = sl_mp_read_head(r->p, avail, h);
+/* Minimum bytes a header commits the message to after the header itself. */
+static inline uint64_t declared_bytes(const sl_mp_head_t *h) {
+    return h->kind == SL_MP_MAP ? 2 * h->len : h->kind == SL_MP_ARRAY ? h->len : sl_mp_payload(h);
+}
+
+/* Sets the message error for the header at the cursor that rd_head refused
+ * (hl: what sl_mp_read_head returned). Returns 0. Out of line: bad input
+ * is rare, and keeping its formatting apart lets rd_head inline. */
+static __attribute__((noinline, cold)) int head_fail(sl_decoder_t *d, const rd_t *r,
+                                                     const sl_mp_head_t *h, int hl) {
+    size_t at = (size_t)(r->p - d->msg);
     if (hl == 0)
         return msg_fail(d, "message: truncated after %zu bytes", d->msg_len);
     if (hl < 0)
-        return msg_fail(d, "message: reserved byte 0xc1 at offset %zu", (size_t)(r->p - d->msg));
-    uint64_t need = h->kind == SL_MP_MAP     ? 2 * h->len
-                    : h->kind == SL_MP_ARRAY ? h->len
-                                             : sl_mp_payload(h);
-    size_t remain = avail - (size_t)hl;
-    if (need > remain)
-        return msg_fail(
-            d,
-            "message: truncated: %s at offset %zu declares %" PRIu64 " %s, only %zu bytes remain",
-            sl_mp_kind_name(h->kind), (size_t)(r->p - d->msg), h->len,
-            h->kind == SL_MP_MAP || h->kind == SL_MP_ARRAY ? "elements" : "bytes", remain);
+        return msg_fail(d, "message: reserved byte 0xc1 at offset %zu", at);
+    return msg_fail(
+        d, "message: truncated: %s at offset %zu declares %" PRIu64 " %s, only %zu bytes remain",
+        sl_mp_kind_name(h->kind), at, h->len,
+        h->kind == SL_MP_MAP || h->kind == SL_MP_ARRAY ? "elements" : "bytes",
+        (size_t)(r->end - r->p) - (size_t)hl);
+}
+
+/* Reads the header at the cursor and checks what it declares against the
+ * bytes left; advances past the header only. Returns 0 (message error set)
+ * when the message is bad there. */
+static inline int rd_head(sl_decoder_t *d, rd_t *r, sl_mp_head_t *h) {
+    size_t avail = (size_t)(r->end - r->p);
+    int hl = sl_mp_read_head(r->p, avail, h);
+    if (hl <= 0 || declared_bytes(h) > avail - (size_t)hl)
+        return head_fail(d, r, h, hl);
     r->p += hl;
     return 1;
 }
