@@ -241,11 +241,11 @@ static int all_finite(const float *x, uint32_t n) {
 static int x_float_run(float *xrow, uint32_t dim, rd_t *r) {
     const uint8_t *p = r->p;
     size_t avail = (size_t)(r->end - p);
-    uint32_t other = 0; /* non-zero when some element has another marker */
+    uint8_t other = 0; /* non-zero when some element has another marker */
     if (avail >= (size_t)dim * 5 && p[0] == 0xca) {
         for (uint32_t i = 0; i < dim; i++, p += 5) {
             uint32_t bits = sl_mp_be32(p + 1);
-            other |= p[0] ^ 0xcau;
+            other |= (uint8_t)(p[0] ^ 0xca);
             memcpy(&xrow[i], &bits, 4);
         }
     } else if (avail >= (size_t)dim * 9 && p[0] == 0xcb) {
@@ -253,7 +253,7 @@ static int x_float_run(float *xrow, uint32_t dim, rd_t *r) {
             uint64_t bits = sl_mp_be64(p + 1);
             double v;
             memcpy(&v, &bits, 8);
-            other |= p[0] ^ 0xcbu;
+            other |= (uint8_t)(p[0] ^ 0xcb);
             xrow[i] = (float)v; /* a finite double can round to Inf: the floats are checked */
         }
     } else {
