@@ -691,12 +691,11 @@ sl_err_t sl_decode_next(sl_decoder_t *d, const uint8_t *buf, size_t avail, uint6
         return SL_ERR_MISMATCH;
     rd_t r = {buf, buf + len};
     sl_mp_head_t h;
-    if (len == 0 || sl_mp_read_head(buf, len, &h) <= 0 ||
-        (h.kind != SL_MP_MAP && h.kind != SL_MP_ARRAY))
+    /* A header cut short or declaring more than is in view, or a top-level
+     * scalar: the framer's to judge. */
+    if (!rd_head(d, &r, &h) || (h.kind != SL_MP_MAP && h.kind != SL_MP_ARRAY))
         return SL_OK;
     size_t slots0 = sl_batch_slots(b);
-    if (!rd_head(d, &r, &h)) /* checks the declared count against the bytes in view */
-        return SL_OK;
     sl_err_t e = decode_samples(d, &r, &h, tag, b, res);
     if (e != SL_OK || d->msg_bad) {
         undo(b, slots0, res);
