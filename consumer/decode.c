@@ -24,7 +24,7 @@
 
 struct sl_decoder {
     sl_decode_config_t cfg;
-    float *xrow;   /* dim floats: the dense sample being decoded */
+    float *xrow;   /* dim floats: a dense sample when the batch has no row for it (CSR) */
     uint32_t *col; /* sparse entries of the sample being decoded */
     float *val;
     size_t sparse_cap;
@@ -43,6 +43,7 @@ typedef struct rd {
 typedef struct sample {
     int have_x, have_y, have_w, have_id;
     int sparse;
+    float *x; /* where a dense x goes: the batch's next row, or the decoder's xrow */
     size_t nnz;
     int labelled;
     float y, w;
@@ -233,12 +234,12 @@ static int all_finite(const float *x, uint32_t n) {
 }
 
 /* Reads a dense x of dim elements that are all float32 (0xca) or all
- * float64 (0xcb) - the forms producers write - into xrow, with one bounds
+ * float64 (0xcb) - the forms producers write - into row, with one bounds
  * check for the whole array and no exit inside the loop. Returns 1 with
  * the cursor after x; 0, cursor unchanged, for any other x (mixed forms,
  * ints, a non-finite value, too few bytes): the general loop then reads it
  * and words any error. */
-static int x_float_run(float *xrow, uint32_t dim, rd_t *r) {
+static int x_float_run(float *row, uint32_t dim, rd_t *r) {
     const uint8_t *p = r->p;
     size_t avail = (size_t)(r->end - p);
     uint8_t other = 0; /* non-zero when some element has another marker */
@@ -246,7 +247,7 @@ static int x_float_run(float *xrow, uint32_t dim, rd_t *r) {
         for (uint32_t i = 0; i < dim; i++, p += 5) {
             uint32_t bits = sl_mp_be32(p + 1);
             other |= (uint8_t)(p[0] ^ 0xca);
-            memcpy(&xrow[i], &bits, 4);
+            memcpy(&row[i], &bits, 4);
         }
     } else if (avail >= (size_t)dim * 9 && p[0] == 0xcb) {
         for (uint32_t i = 0; i < dim; i++, p += 9) {
@@ -254,12 +255,12 @@ static int x_float_run(float *xrow, uint32_t dim, rd_t *r) {
             double v;
             memcpy(&v, &bits, 8);
             other |= (uint8_t)(p[0] ^ 0xcb);
-            xrow[i] = (float)v; /* a finite double can round to Inf: the floats are checked */
+            row[i] = (float)v; /* a finite double can round to Inf: the floats are checked */
         }
     } else {
         return 0;
     }
-    if (other || !all_finite(xrow, dim))
+    if (other || !all_finite(row, dim))
         return 0;
     r->p = p;
     return 1;
@@ -271,7 +272,7 @@ static int x_array(sl_decoder_t *d, sample_t *s, rd_t *r, uint64_t n) {
         fail(s, "x: expected %" PRIu32 " features, got %" PRIu64, dim, n);
         return 0;
     }
-    if (x_float_run(d->xrow, dim, r))
+    if (x_float_run(s->x, dim, r))
         return 1;
     for (uint32_t i = 0; i < dim; i++) {
         double v;
@@ -282,7 +283,7 @@ static int x_array(sl_decoder_t *d, sample_t *s, rd_t *r, uint64_t n) {
             fail(s, "x[%" PRIu32 "]: not a finite number", i);
             return 0;
         }
-        d->xrow[i] = f;
+        s->x[i] = f;
     }
     return 1;
 }
@@ -294,20 +295,20 @@ static int x_bin(sl_decoder_t *d, sample_t *s, rd_t *r, uint64_t n) {
              (uint64_t)dim * 4, dim, n);
         return 0;
     }
-    memcpy(d->xrow, r->p, (size_t)dim * 4); /* rd_head checked the payload is there */
+    memcpy(s->x, r->p, (size_t)dim * 4); /* rd_head checked the payload is there */
     r->p += (size_t)dim * 4;
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
     for (uint32_t i = 0; i < dim; i++) {
         uint32_t u;
-        memcpy(&u, &d->xrow[i], 4);
+        memcpy(&u, &s->x[i], 4);
         u = __builtin_bswap32(u);
-        memcpy(&d->xrow[i], &u, 4);
+        memcpy(&s->x[i], &u, 4);
     }
 #endif
-    if (all_finite(d->xrow, dim))
+    if (all_finite(s->x, dim))
         return 1;
     for (uint32_t i = 0; i < dim; i++) {
-        if (!isfinite(d->xrow[i])) {
+        if (!isfinite(s->x[i])) {
             fail(s, "x[%" PRIu32 "]: not a finite number", i);
             break;
         }
@@ -502,6 +503,9 @@ static sl_err_t decode_sample(sl_decoder_t *d, rd_t *r, uint32_t open, uint64_t 
     sample_t s;
     s.have_x = s.have_y = s.have_w = s.have_id = 0;
     s.sparse = 0;
+    s.x = sl_batch_next_row(b); /* decoded in place: no copy on the way into the batch */
+    if (!s.x)
+        s.x = d->xrow;
     s.nnz = 0;
     s.labelled = 0;
     s.y = 0.0f;
@@ -584,10 +588,9 @@ static sl_err_t decode_sample(sl_decoder_t *d, rd_t *r, uint32_t open, uint64_t 
     if (s.bad)
         return push_bad(b, res, tag, s.err, s.id, s.id_len);
 
-    sl_err_t e = s.sparse
-                     ? sl_batch_push_sparse(b, d->col, d->val, s.nnz, s.y, s.w, s.labelled, tag,
-                                            s.id, s.id_len)
-                     : sl_batch_push_dense(b, d->xrow, s.y, s.w, s.labelled, tag, s.id, s.id_len);
+    sl_err_t e = s.sparse ? sl_batch_push_sparse(b, d->col, d->val, s.nnz, s.y, s.w, s.labelled,
+                                                 tag, s.id, s.id_len)
+                          : sl_batch_push_dense(b, s.x, s.y, s.w, s.labelled, tag, s.id, s.id_len);
     if (e != SL_OK)
         return e;
     res->good++;

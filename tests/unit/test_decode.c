@@ -755,6 +755,55 @@ static void test_dense_rows_switch_to_csr(void **state) {
     sl_batch_destroy(NULL);
 }
 
+/* A row written in place through sl_batch_next_row joins the batch only
+ * when pushed; a CSR batch has no next dense row. A message whose samples
+ * switch the batch to CSR midway decodes the same as one sample at a time. */
+static void test_next_row_in_place(void **state) {
+    (void)state;
+    sl_batch_t *b = sl_batch_new(4, 1);
+    float *row = sl_batch_next_row(b);
+    assert_non_null(row);
+    for (int j = 0; j < 4; j++)
+        row[j] = (float)j + 0.5f;
+    assert_int_equal(sl_batch_rows(b), 0);
+    assert_ptr_equal(sl_batch_next_row(b), row); /* still scratch: the same row */
+    assert_int_equal(sl_batch_push_dense(b, row, 1, 1, 1, 7, NULL, 0), SL_OK);
+    assert_int_equal(sl_batch_rows(b), 1);
+    for (uint32_t j = 0; j < 4; j++)
+        assert_true(feature(b, 0, j) == (float)j + 0.5f);
+    row = sl_batch_next_row(b); /* grows past the hint */
+    assert_non_null(row);
+    assert_true(row == b->dense + 4);
+    const uint32_t c[1] = {2};
+    const float v[1] = {3};
+    assert_int_equal(sl_batch_push_sparse(b, c, v, 1, 0, 1, 0, 8, NULL, 0), SL_OK);
+    assert_null(sl_batch_next_row(b));
+    sl_batch_destroy(b);
+
+    sl_decoder_t *d = decoder(4, SL_HEAD_LINEAR, 0);
+    b = sl_batch_new(4, 8);
+    mp_t m;
+    mp_init(&m);
+    msgpack_pack_array(&m.pk, 3);
+    sample(&m, 1, X4, 4, 1.0);
+    msgpack_pack_map(&m.pk, 1);
+    key(&m, "x");
+    msgpack_pack_map(&m.pk, 1);
+    msgpack_pack_int(&m.pk, 2);
+    msgpack_pack_double(&m.pk, 1.0);
+    sample(&m, 3, X4, 4, 3.0);
+    assert_int_equal(decode(d, &m, b, 0).good, 3);
+    assert_true(b->sparse);
+    for (uint32_t j = 0; j < 4; j++) {
+        assert_true(feature(b, 0, j) == (float)X4[j]);
+        assert_true(feature(b, 1, j) == (j == 2 ? 1.0f : 0.0f));
+        assert_true(feature(b, 2, j) == (float)X4[j]);
+    }
+    mp_free(&m);
+    sl_batch_destroy(b);
+    sl_decoder_destroy(d);
+}
+
 static void test_view_offsets(void **state) {
     (void)state;
     sl_batch_t *b = sl_batch_new(2, 4);
@@ -961,6 +1010,7 @@ int main(void) {
         cmocka_unit_test(test_empty_array_appends_nothing),
         cmocka_unit_test(test_dim_mismatch_and_bad_config),
         cmocka_unit_test(test_dense_rows_switch_to_csr),
+        cmocka_unit_test(test_next_row_in_place),
         cmocka_unit_test(test_view_offsets),
         cmocka_unit_test(test_shift_dense_and_sparse),
         cmocka_unit_test(test_message_spanning_a_batch_boundary),
