@@ -104,6 +104,10 @@ def headline_rows(res):
     for r in res("replay"):
         rows.append(("replay " + r["case"], "samples/s", r["streamlearn"]["samples_per_s"],
                      "PyTorch loop", r["pytorch"]["samples_per_s"], True))
+        if "msgpack_c_loop" in r:
+            rows.append(("replay " + r["case"], "samples/s", r["streamlearn"]["samples_per_s"],
+                         "msgpack-c decode+encode loop (C)", r["msgpack_c_loop"]["samples_per_s"],
+                         True))
     k = res("kafka")
     w = {x["name"]: x for x in k["workers"]}
     n = k["samples"]
@@ -185,14 +189,16 @@ def readme_headline(res):
 
 
 def replay_detail(res):
-    out = ["| case | samples | streamlearn samples/s | RSS MB | CPU s | PyTorch samples/s | "
-           "RSS MB | CPU s | speedup |",
-           "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    out = ["| case | samples | streamlearn samples/s | RSS MB | CPU s | msgpack-c loop samples/s | "
+           "vs loop | PyTorch samples/s | RSS MB | CPU s | vs PyTorch |",
+           "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for r in res("replay"):
-        s, t = r["streamlearn"], r["pytorch"]
-        out.append("| %s | %s | %s | %d | %g | %s | %d | %g | %.1fx |"
+        s, t, c = r["streamlearn"], r["pytorch"], r.get("msgpack_c_loop")
+        out.append("| %s | %s | %s | %d | %g | %s | %s | %s | %d | %g | %.1fx |"
                    % (REPLAY_CASES.get(r["case"], r["case"]), num(r["samples"]),
                       num(s["samples_per_s"]), s["rss_kb"] // 1024, s["cpu_s"],
+                      num(c["samples_per_s"]) if c else "-",
+                      "%.2fx" % r["vs_msgpack_c_loop"] if c else "-",
                       num(t["samples_per_s"]), t["rss_kb"] // 1024, t["cpu_s"], r["speedup"]))
     return "\n".join(out)
 

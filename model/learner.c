@@ -199,11 +199,10 @@ sl_err_t sl_learner_batch(sl_learner_t *l, const sl_input_t *x, const sl_targets
         return err;
     size_t n = x->n;
     if (n) {
-        err = sl_model_loss(l->model, logits, n, t->y, t->w, t->labelled, l->sample_loss,
+        err = sl_model_loss(l->model, logits, n, t->y, t->w, t->labelled, out, l->sample_loss,
                             l->dlogits, &r.loss, &r.n_labelled);
         if (err != SL_OK)
             return err;
-        sl_model_outputs(l->model, logits, n, out);
         update_metrics(l, n, t, out);
     }
     l->counters.predictions += n;
