@@ -59,7 +59,8 @@ static msgpack_sbuffer make_stream(size_t n, enum form form) {
     return sb;
 }
 
-/* The replay path without file I/O and model: frame, decode, encode one output per slot. */
+/* The replay path without file I/O and model: decode (sl_decode_next frames whole
+ * objects itself; the scanner only what it declines), encode one output per slot. */
 static double run_pipeline(const msgpack_sbuffer *sb, size_t n) {
     sl_decode_config_t cfg = {.dim = DIM, .head = SL_HEAD_LOGISTIC};
     sl_decoder_t *d = sl_decoder_new(&cfg, NULL, 0);
@@ -73,6 +74,15 @@ static double run_pipeline(const msgpack_sbuffer *sb, size_t n) {
     float pred[1] = {0.5f};
     double t0 = now();
     for (;;) {
+        sl_decode_result_t res;
+        size_t used = 0;
+        if (p < end && sl_decode_next(d, p, (size_t)(end - p), 0, b, &res, &used) != SL_OK)
+            exit(1);
+        if (used > 0) {
+            good += res.good;
+            p += used;
+            goto run;
+        }
         sl_scan_status_t st = sl_msgscan_feed(&scan, p, (size_t)(end - p), 1, &r);
         if (st == SL_SCAN_END)
             break;
@@ -80,10 +90,10 @@ static double run_pipeline(const msgpack_sbuffer *sb, size_t n) {
             fprintf(stderr, "unexpected scan status %d: %s\n", st, r.err);
             exit(1);
         }
-        sl_decode_result_t res;
         sl_decode_message(d, p, r.len, 0, b, &res);
         good += res.good;
         p += r.len;
+    run:
         if (sl_batch_rows(b) >= BATCH || p == end) {
             for (size_t i = 0; i < sl_batch_slots(b); i++) {
                 sl_slot_view_t v;

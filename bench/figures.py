@@ -95,19 +95,19 @@ def ratio(v):
 # ---- the headline table: every benchmark against its peer or ceiling ----
 
 REPLAY_CASES = {"dense32": "dense32 (float array)", "bin32": "bin32 (float32 bin)",
-                "mlp784": "mlp784 (784-128-10)",
-                "dense32-scaled": "dense32, `--scale standard`",
-                "dense32-defaults": "dense32, the defaults (`--optimizer auto --scale auto`)"}
+                "mlp784": "mlp784 (784-128-10)"}
 
 
 def headline_rows(res):
     """(benchmark, metric, streamlearn, peer, peer value, higher_is_better or None)."""
     rows = []
     for r in res("replay"):
-        if r.get("scale", "off") != "off":  # the peer is the PyTorch loop: like for like only
-            continue
         rows.append(("replay " + r["case"], "samples/s", r["streamlearn"]["samples_per_s"],
                      "PyTorch loop", r["pytorch"]["samples_per_s"], True))
+        if "msgpack_c_loop" in r:
+            rows.append(("replay " + r["case"], "samples/s", r["streamlearn"]["samples_per_s"],
+                         "msgpack-c decode+encode loop (C)", r["msgpack_c_loop"]["samples_per_s"],
+                         True))
     k = res("kafka")
     w = {x["name"]: x for x in k["workers"]}
     n = k["samples"]
@@ -166,16 +166,19 @@ def readme_headline(res):
     cpu_sl, cpu_pt = w["streamlearn"]["cpu_s"] * 1e6 / n, w["pytorch"]["cpu_s"] * 1e6 / n
     big = max(res("snapshot"), key=lambda s: s["params"])
     sl, pt = big["streamlearn"], big["pytorch"]
-    sc = res("replay_scaling")["samples_per_s"]
+    rs = res("replay_scaling")
+    sc = rs["samples_per_s"]
     cost = sorted(100 * (1 - sc[k] / sc["scale_off"]) for k in ("scale_standard", "defaults"))
     return "\n".join([
         "- `replay`, logistic dim 32: %s samples/s vs %s for the PyTorch loop (%.1fx); "
-        "online feature scaling (on by default) costs %.0f-%.0f%% of that (best of 5 "
-        "interleaved: %s samples/s with `--scale off`, %s with `--scale standard`, %s with "
-        "the defaults); softmax 784-128-10: %s vs %s (%.1fx)."
+        "the default online feature scaling costs %.0f-%.0f%% of the speed (a separate run, "
+        "the settings interleaved, best of %d at load %s: %s samples/s with `--scale off`, "
+        "%s with `--scale standard`, %s with the defaults); softmax 784-128-10: %s vs %s "
+        "(%.1fx)."
         % (short(d["streamlearn"]["samples_per_s"]), short(d["pytorch"]["samples_per_s"]),
            d["streamlearn"]["samples_per_s"] / d["pytorch"]["samples_per_s"], cost[0], cost[1],
-           short(sc["scale_off"]), short(sc["scale_standard"]), short(sc["defaults"]),
+           rs["rounds"], rs.get("load_avg_at_start", "?"), short(sc["scale_off"]),
+           short(sc["scale_standard"]), short(sc["defaults"]),
            short(m["streamlearn"]["samples_per_s"]), short(m["pytorch"]["samples_per_s"]),
            m["streamlearn"]["samples_per_s"] / m["pytorch"]["samples_per_s"]),
         "- Kafka end to end on `dev-kafka`: %s µs of CPU per sample vs %s for the "
@@ -194,14 +197,16 @@ def readme_headline(res):
 
 
 def replay_detail(res):
-    out = ["| case | samples | streamlearn samples/s | RSS MB | CPU s | PyTorch samples/s | "
-           "RSS MB | CPU s | speedup |",
-           "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    out = ["| case | samples | streamlearn samples/s | RSS MB | CPU s | msgpack-c loop samples/s | "
+           "vs loop | PyTorch samples/s | RSS MB | CPU s | vs PyTorch |",
+           "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for r in res("replay"):
-        s, t = r["streamlearn"], r["pytorch"]
-        out.append("| %s | %s | %s | %d | %g | %s | %d | %g | %.1fx |"
+        s, t, c = r["streamlearn"], r["pytorch"], r.get("msgpack_c_loop")
+        out.append("| %s | %s | %s | %d | %g | %s | %s | %s | %d | %g | %.1fx |"
                    % (REPLAY_CASES.get(r["case"], r["case"]), num(r["samples"]),
                       num(s["samples_per_s"]), s["rss_kb"] // 1024, s["cpu_s"],
+                      num(c["samples_per_s"]) if c else "-",
+                      "%.2fx" % r["vs_msgpack_c_loop"] if c else "-",
                       num(t["samples_per_s"]), t["rss_kb"] // 1024, t["cpu_s"], r["speedup"]))
     return "\n".join(out)
 
@@ -358,6 +363,9 @@ def replay_scaling(res):
                              ("defaults", "the defaults", "shape flags only")):
         out.append("| %s | %s | %s | %.2fx |" % (name, flags, num(sc[key]),
                                                  sc[key] / sc["scale_off"]))
+    if "load_avg_at_start" in r:
+        out += ["", "Load average when the run started: %s (the machine is shared with other work)."
+                % r["load_avg_at_start"]]
     return "\n".join(out)
 
 

@@ -1,18 +1,29 @@
 #!/usr/bin/env bash
-# The replay benchmark (issue: learning pipeline), side by side with the
-# PyTorch peer over the same file, on one core. The PyTorch-equivalent loop
-# (--optimizer adam --scale off), then dense32 again with online scaling
-# (--scale standard) and with the defaults (shape flags only: --optimizer
-# auto, --scale auto); then what scaling costs, the three interleaved; then
-# a C loop through msgpack-c's generic decoder and encoder
-# (bench/msgpack_loop.c):
-#   bench/replay.sh [N]          N samples (default 1000000)
+# The replay benchmark: `streamlearn replay` side by side, over the same file,
+# with
+#   - the PyTorch peer (bench/peers/replay_torch.py: the same test-then-train
+#     loop a PyTorch user writes, one thread), and
+#   - a C loop through msgpack-c's generic unpacker that packs one prediction
+#     map per sample and learns nothing (bench/msgpack_loop.c): what decode +
+#     encode cost through msgpack-c, a floor that does not swing with PyTorch.
+#   bench/replay.sh [N]          N samples (default 1000000); ROUNDS (default 5)
+# Cases: dense32 (1M {"id", "x": [32 float32], "y"}, logistic, Adam, batch 256;
+# streamlearn with --scale off: the PyTorch loop exactly),
+# bin32 (the same with x as a float32 bin) and mlp784 (N/10 samples, softmax
+# 784-128-10 on bin features; no msgpack-c loop: learning dominates there).
+# The sides alternate within each round; each side's figure is its best round
+# (the machine is shared: single runs move by up to 2x), with every round's
+# rate kept in the JSON. samples/s is each program's own timing of its loop
+# (file open to last prediction written), so start-up (Python's import torch)
+# is not counted; wall, CPU and peak RSS are the whole process's (CPU and wall
+# of the best round, RSS the largest of all rounds).
 # Needs /usr/bin/python3 with torch and msgpack (python3-torch, python3-msgpack).
-# Prints tables with ratios and writes bench/results/replay.json,
-# replay_scaling.json and replay_c_loop.json (bench/record.py).
+# Prints a table with ratios and writes bench/results/replay.json (bench/record.py);
+# then bench/replay_scaling.sh measures what online scaling (the default) costs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-1000000}
+rounds=${ROUNDS:-5}
 py=/usr/bin/python3
 data=${BENCH_DATA:-/tmp/streamlearn-bench}
 mkdir -p "$data" bench/results
@@ -32,119 +43,93 @@ gen "$data/bin32-$n.msgpack" "$n" --dim 32 --form bin
 m=$(( n / 10 ))
 gen "$data/mnistlike-$m.msgpack" "$m" --model softmax --dim 784 --classes 10 --stream blobs --form bin
 
-# run NAME CMD...: wall seconds, CPU seconds and peak RSS of one command.
+# side_cmd SIDE CASE: the command line of one side for one case.
+side_cmd() {
+  local f
+  case $2 in
+    dense32) f=$data/dense32-$n.msgpack ;;
+    bin32) f=$data/bin32-$n.msgpack ;;
+    mlp784) f=$data/mnistlike-$m.msgpack ;;
+  esac
+  case $1-$2 in
+    sl-mlp784) echo "env OPENBLAS_NUM_THREADS=1 $bin replay --model softmax --dim 784 --classes 10 \
+--hidden 128 --optimizer adam --scale off --batch-size 256 --input $f --output /dev/null" ;;
+    sl-*) echo "env OPENBLAS_NUM_THREADS=1 $bin replay --model logistic --dim 32 --optimizer adam \
+--scale off --batch-size 256 --input $f --output /dev/null" ;;
+    pt-mlp784) echo "$py bench/peers/replay_torch.py --dim 784 --classes 10 --hidden 128 \
+--batch-size 256 --input $f --output /dev/null" ;;
+    pt-*) echo "$py bench/peers/replay_torch.py --dim 32 --batch-size 256 --input $f --output /dev/null" ;;
+    c-*) echo "$data/msgpack_loop $f /dev/null" ;;
+  esac
+}
+
+# rate SIDE LOG: the samples/s a side printed about its own loop.
+rate() {
+  case $1 in
+    sl) sed -n 's/.*"samples_per_s":\([0-9.e+]*\).*/\1/p' "$2" | tail -1 | xargs printf '%.0f' ;;
+    pt) sed -n 's/.* \([0-9]*\) samples\/s$/\1/p' "$2" | tail -1 ;;
+    c) sed -n 's/.*: \([0-9]*\) samples\/s$/\1/p' "$2" | tail -1 ;;
+  esac
+}
+
+# run SIDE CASE ROUND: runs one side once; prints "rate wall cpu rss".
 run() {
-  local name=$1; shift
-  /usr/bin/time -f "%e %U %S %M" -o "$data/time.$name" "$@" 2>"$data/log.$name" >/dev/null ||
-    { echo "$name failed:"; tail -5 "$data/log.$name"; exit 1; }
-  read -r wall user sys rss < "$data/time.$name"
-  echo "$name $wall $(printf "%.2f" "$(echo "$user + $sys" | bc)") $rss"  # printf: JSON needs the leading 0
+  local log=$data/log.$1-$2-$3 tm=$data/time.$1-$2-$3
+  # shellcheck disable=SC2046
+  /usr/bin/time -f "%e %U %S %M" -o "$tm" $(side_cmd "$1" "$2") 2>"$log" >/dev/null ||
+    { echo "$1 $2 failed:" >&2; tail -5 "$log" >&2; exit 1; }
+  local wall user sys rss
+  read -r wall user sys rss < "$tm"
+  echo "$(rate "$1" "$log") $wall $(echo "$user + $sys" | bc) $rss"
 }
 
-# Throughput is each program's own measure of its loop (file open to last
-# prediction written), so interpreter start-up does not count against PyTorch.
-rate_sl() { sed -n 's/.*"samples_per_s":\([0-9.e+]*\).*/\1/p' "$data/log.sl-$1" | tail -1; }
-rate_pt() { sed -n 's/.* \([0-9]*\) samples\/s$/\1/p' "$data/log.pt-$1" | tail -1; }
-
-# median3 KIND LABEL CMD...: three runs, keeps the one with the median rate as
-# KIND-LABEL (the machine is a shared VM: single runs move by up to 2x).
-median3() {
-  local kind=$1 label=$2; shift 2
-  local i runs=()
-  for i in 1 2 3; do
-    run "$kind-$label-$i" "$@" >/dev/null
-    runs+=("$(rate_$kind "$label-$i") $i")
-  done
-  i=$(printf '%s\n' "${runs[@]}" | sort -g | sed -n 2p | cut -d' ' -f2)
-  cp "$data/log.$kind-$label-$i" "$data/log.$kind-$label"
-  cp "$data/time.$kind-$label-$i" "$data/time.$kind-$label"
-  read -r wall user sys rss < "$data/time.$kind-$label"
-  echo "$kind-$label $wall $(printf "%.2f" "$(echo "$user + $sys" | bc)") $rss"
-}
-
-results=()
-bench_case() { # label samples scale sl-args torch-args
-  local label=$1 samples=$2 scale=$3 slargs=$4 ptargs=$5
-  local s t
-  s=$(median3 sl "$label" env OPENBLAS_NUM_THREADS=1 $bin replay $slargs --output /dev/null)
-  t=$(median3 pt "$label" $py bench/peers/replay_torch.py $ptargs --output /dev/null)
-  results+=("$label $samples $scale $s $t")
-}
-
-bench_case dense32 "$n" off \
-  "--model logistic --dim 32 --optimizer adam --scale off --batch-size 256 --input $data/dense32-$n.msgpack" \
-  "--dim 32 --batch-size 256 --input $data/dense32-$n.msgpack"
-bench_case bin32 "$n" off \
-  "--model logistic --dim 32 --optimizer adam --scale off --batch-size 256 --input $data/bin32-$n.msgpack" \
-  "--dim 32 --batch-size 256 --input $data/bin32-$n.msgpack"
-bench_case mlp784 "$m" off \
-  "--model softmax --dim 784 --classes 10 --hidden 128 --optimizer adam --scale off --batch-size 256 --input $data/mnistlike-$m.msgpack" \
-  "--dim 784 --classes 10 --hidden 128 --batch-size 256 --input $data/mnistlike-$m.msgpack"
-bench_case dense32-scaled "$n" standard \
-  "--model logistic --dim 32 --optimizer adam --scale standard --batch-size 256 --input $data/dense32-$n.msgpack" \
-  "--dim 32 --batch-size 256 --input $data/dense32-$n.msgpack"
-bench_case dense32-defaults "$n" auto \
-  "--model logistic --dim 32 --batch-size 256 --input $data/dense32-$n.msgpack" \
-  "--dim 32 --batch-size 256 --input $data/dense32-$n.msgpack"
-
-# Wall, CPU and peak RSS are of the whole process (the median run's).
-printf '\n%-16s %9s | %14s %8s %7s | %14s %8s %7s | %7s\n' case samples "streamlearn/s" "RSS MB" \
-  "CPU s" "pytorch/s" "RSS MB" "CPU s" speedup
 json="["
-for r in "${results[@]}"; do
-  read -r label samples scale _ swall scpu srss _ twall tcpu trss <<<"$r"
-  srate=$(printf '%.0f' "$(rate_sl "$label")")
-  trate=$(rate_pt "$label")
-  ratio=$(printf "%.1f" "$(echo "scale=3; $srate / $trate" | bc)")
-  printf '%-16s %9d | %14d %8d %7s | %14d %8d %7s | %6sx\n' "$label" "$samples" "$srate" \
-    $((srss / 1024)) "$scpu" "$trate" $((trss / 1024)) "$tcpu" "$ratio"
-  json+="{\"case\":\"$label\",\"samples\":$samples,\"scale\":\"$scale\",\"streamlearn\":{\"samples_per_s\":$srate,\"wall_s\":$swall,\"cpu_s\":$scpu,\"rss_kb\":$srss},\"pytorch\":{\"samples_per_s\":$trate,\"wall_s\":$twall,\"cpu_s\":$tcpu,\"rss_kb\":$trss},\"speedup\":$ratio},"
+printf '\n%-7s %-12s %12s %8s %7s %7s   %s\n' case side "samples/s" "wall s" "CPU s" "RSS MB" \
+  "rounds (samples/s)"
+for label in dense32 bin32 mlp784; do
+  sides="sl c pt"
+  [ "$label" = mlp784 ] && sides="sl pt"
+  load=$(cut -d' ' -f1 /proc/loadavg)
+  declare -A best=() rates=() rss=()
+  for r in $(seq "$rounds"); do
+    for s in $sides; do
+      read -r rt wall cpu kb <<<"$(run "$s" "$label" "$r")"
+      rates[$s]+="${rates[$s]:+,}$rt"
+      [ "${rss[$s]:-0}" -lt "$kb" ] && rss[$s]=$kb
+      read -r brt _ <<<"${best[$s]:-0}"
+      [ "$rt" -gt "$brt" ] && best[$s]="$rt $wall $cpu"
+    done
+  done
+  obj="{\"case\":\"$label\",\"samples\":$([ $label = mlp784 ] && echo $m || echo $n),\"rounds\":$rounds,\"load_avg_at_start\":$load"
+  for s in $sides; do
+    read -r brt bwall bcpu <<<"${best[$s]}"
+    name=$(case $s in sl) echo streamlearn ;; pt) echo pytorch ;; c) echo msgpack_c_loop ;; esac)
+    printf '%-7s %-12s %12d %8s %7.2f %7d   %s\n' "$label" "$name" "$brt" "$bwall" "$bcpu" \
+      $((rss[$s] / 1024)) "${rates[$s]}"
+    obj+=",\"$name\":{\"samples_per_s\":$brt,\"wall_s\":$bwall,\"cpu_s\":$(printf '%.2f' "$bcpu"),\"rss_kb\":${rss[$s]},\"rounds_samples_per_s\":[${rates[$s]}],\"command\":\"$(side_cmd "$s" "$label" | sed "s|$data|\$BENCH_DATA|g; s|$bin|build/bench/streamlearn|")\"}"
+  done
+  read -r sl_rate _ <<<"${best[sl]}"
+  read -r pt_rate _ <<<"${best[pt]}"
+  obj+=",\"speedup\":$(printf '%.1f' "$(echo "scale=3; $sl_rate / $pt_rate" | bc)")"
+  if [ "$label" != mlp784 ]; then
+    read -r c_rate _ <<<"${best[c]}"
+    obj+=",\"vs_msgpack_c_loop\":$(printf '%.2f' "$(echo "scale=4; $sl_rate / $c_rate" | bc)")"
+  fi
+  json+="$obj,\"command\":\"bench/replay.sh $n\"},"
+  unset best rates rss
 done
 echo "${json%,}]" | $py bench/record.py replay "bench/replay.sh $n"
-# What online scaling costs, dense32: the three settings interleaved, five
-# rounds, best of each (its own loop's samples/s), so that other load on the
-# machine hits all three alike. Written to bench/results/replay_scaling.json.
-declare -A best=([off]=0 [standard]=0 [defaults]=0)
-for round in 1 2 3 4 5; do
-  for setting in off standard defaults; do
-    case $setting in
-      off) extra=(--optimizer adam --scale off) ;;
-      standard) extra=(--optimizer adam --scale standard) ;;
-      defaults) extra=() ;;
-    esac
-    OPENBLAS_NUM_THREADS=1 $bin replay --model logistic --dim 32 --batch-size 256 "${extra[@]}" \
-      --input "$data/dense32-$n.msgpack" --output /dev/null 2>"$data/log.scaling"
-    r=$(sed -n 's/.*"samples_per_s":\([0-9.e+]*\).*/\1/p' "$data/log.scaling" | tail -1)
-    best[$setting]=$(awk -v a="${best[$setting]}" -v b="$r" 'BEGIN { printf "%.0f", (b > a ? b : a) }')
-  done
-done
-awk -v off="${best[off]}" -v on="${best[standard]}" -v def="${best[defaults]}" 'BEGIN {
-  printf "\nonline scaling (dense32, best of 5 interleaved): %d samples/s off, %d with --scale standard (%.0f%%), %d with the defaults (%.0f%%)\n", off, on, 100 * on / off, def, 100 * def / off
-}'
-awk -v off="${best[off]}" -v on="${best[standard]}" -v def="${best[defaults]}" -v n="$n" 'BEGIN {
-  printf "{\"case\":\"dense32\",\"samples\":%d,\"rounds\":5,\"samples_per_s\":{\"scale_off\":%d,\"scale_standard\":%d,\"defaults\":%d},\"standard_vs_off\":%.3f,\"defaults_vs_off\":%.3f}\n", n, off, on, def, on / off, def / off
-}' | $py bench/record.py replay_scaling "bench/replay.sh $n"
 
-# Side by side with the C comparison loop (bench/msgpack_loop.c: msgpack-c's
-# generic unpacker per sample, one prediction map packed per sample, no
-# learning), the median of three runs of each, alternating.
-rate_c() { sed -n 's/.*: \([0-9]*\) samples\/s$/\1/p' "$data/log.c-$1" | tail -1; }
-printf '\n%-8s %14s %14s %8s\n' case "streamlearn/s" "msgpack-c/s" ratio
-cj="["
-for label in dense32 bin32; do
-  f=$data/$([ $label = dense32 ] && echo "dense32-$n" || echo "bin32-$n").msgpack
-  sl=() c=()
-  for i in 1 2 3; do
-    run "sl-$label-c$i" env OPENBLAS_NUM_THREADS=1 $bin replay --model logistic --dim 32 \
-      --optimizer adam --scale off --batch-size 256 --input "$f" --output /dev/null >/dev/null
-    sl+=("$(rate_sl "$label-c$i")")
-    run "c-$label-$i" "$data/msgpack_loop" "$f" /dev/null >/dev/null
-    c+=("$(rate_c "$label-$i")")
-  done
-  s_med=$(printf '%s\n' "${sl[@]}" | sort -g | sed -n 2p)
-  c_med=$(printf '%s\n' "${c[@]}" | sort -g | sed -n 2p)
-  ratio=$(printf "%.2f" "$(echo "scale=4; $s_med / $c_med" | bc)")
-  printf '%-8s %14.0f %14.0f %7sx\n' "$label" "$s_med" "$c_med" "$ratio"
-  cj+="{\"case\":\"$label\",\"samples\":$n,\"streamlearn_per_s\":$(printf '%.0f' "$s_med"),\"msgpack_c_loop_per_s\":$c_med,\"ratio\":$ratio,\"command\":\"bench/replay.sh $n\"},"
-done
-echo "${cj%,}]" | $py bench/record.py replay_c_loop "bench/replay.sh $n"
+# The ratios, from the JSON just written.
+$py - <<'EOF'
+import json
+print("\n%-7s %14s %14s %14s %10s %10s" % ("case", "streamlearn/s", "msgpack-c/s", "pytorch/s",
+                                           "vs msgpack", "vs torch"))
+for r in json.load(open("bench/results/replay.json"))["results"]:
+    c = r.get("msgpack_c_loop", {}).get("samples_per_s")
+    print("%-7s %14d %14s %14d %10s %9.1fx" % (
+        r["case"], r["streamlearn"]["samples_per_s"], c if c else "-",
+        r["pytorch"]["samples_per_s"], "%.2fx" % r["vs_msgpack_c_loop"] if c else "-", r["speedup"]))
+EOF
+
+bench/replay_scaling.sh "$n"

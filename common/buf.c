@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-sl_err_t sl_buf_reserve(sl_buf_t *b, size_t extra) {
+sl_err_t sl_buf_grow(sl_buf_t *b, size_t extra) {
     if (extra <= b->cap - b->len)
         return SL_OK;
     if (extra > SIZE_MAX / 2 - b->len)

@@ -14,8 +14,15 @@ typedef struct sl_buf {
     size_t len, cap;
 } sl_buf_t;
 
-/* Makes room for `extra` more bytes; SL_ERR_NOMEM leaves the buffer as it was. */
-sl_err_t sl_buf_reserve(sl_buf_t *b, size_t extra);
+/* Grows the allocation to hold `extra` more bytes (sl_buf_reserve's slow
+ * path); SL_ERR_NOMEM leaves the buffer as it was. */
+sl_err_t sl_buf_grow(sl_buf_t *b, size_t extra);
+
+/* Makes room for `extra` more bytes; SL_ERR_NOMEM leaves the buffer as it
+ * was. Inline: encoders call it for every value they write. */
+static inline sl_err_t sl_buf_reserve(sl_buf_t *b, size_t extra) {
+    return extra <= b->cap - b->len ? SL_OK : sl_buf_grow(b, extra);
+}
 
 /* Appends n bytes; SL_ERR_NOMEM leaves the buffer as it was. */
 sl_err_t sl_buf_append(sl_buf_t *b, const void *p, size_t n);

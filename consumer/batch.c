@@ -27,9 +27,8 @@ static size_t next_cap(size_t cap, size_t need) {
     return c;
 }
 
-/* Room for one more row in every per-row array (and in `dense` when the
- * batch is dense). Arrays that grew stay grown on failure: harmless. */
-static sl_err_t reserve_row(sl_batch_t *b) {
+/* reserve_row's slow path: grows what is too small for one more row. */
+static sl_err_t grow_row(sl_batch_t *b) {
     size_t need = b->rows + 1;
     if (need > b->row_cap) {
         size_t cap = next_cap(b->row_cap, need);
@@ -48,6 +47,15 @@ static sl_err_t reserve_row(sl_batch_t *b) {
         b->dense_cap = cap;
     }
     return SL_OK;
+}
+
+/* Room for one more row in every per-row array (and in `dense` when the
+ * batch is dense). Arrays that grew stay grown on failure: harmless. */
+static inline sl_err_t reserve_row(sl_batch_t *b) {
+    size_t need = b->rows + 1;
+    if (need <= b->row_cap && (b->sparse || need <= b->dense_cap))
+        return SL_OK;
+    return grow_row(b);
 }
 
 static sl_err_t reserve_nnz(sl_batch_t *b, size_t extra) {
@@ -130,8 +138,8 @@ size_t sl_batch_slots(const sl_batch_t *b) {
 }
 
 /* Appends the slot record and its bytes; space was reserved by the caller. */
-static void put_slot(sl_batch_t *b, size_t row, uint64_t tag, const uint8_t *id, size_t id_len,
-                     const char *error, size_t err_len) {
+static inline void put_slot(sl_batch_t *b, size_t row, uint64_t tag, const uint8_t *id,
+                            size_t id_len, const char *error, size_t err_len) {
     sl_batch_slot_t *s = &b->slots[b->n_slots++];
     s->tag = tag;
     s->row = row;
@@ -148,8 +156,8 @@ static void put_slot(sl_batch_t *b, size_t row, uint64_t tag, const uint8_t *id,
     }
 }
 
-static void put_labels(sl_batch_t *b, float y, float w, int labelled, uint64_t tag,
-                       const uint8_t *id, size_t id_len) {
+static inline void put_labels(sl_batch_t *b, float y, float w, int labelled, uint64_t tag,
+                              const uint8_t *id, size_t id_len) {
     size_t r = b->rows;
     b->y[r] = labelled ? y : 0.0f;
     b->w[r] = w;
@@ -188,6 +196,12 @@ static sl_err_t to_sparse(sl_batch_t *b) {
     return SL_OK;
 }
 
+float *sl_batch_next_row(sl_batch_t *b) {
+    if (b->sparse || reserve_row(b) != SL_OK)
+        return NULL;
+    return b->dense + b->rows * b->dim;
+}
+
 sl_err_t sl_batch_push_dense(sl_batch_t *b, const float *x, float y, float w, int labelled,
                              uint64_t tag, const uint8_t *id, size_t id_len) {
     if (id_len > UINT32_MAX)
@@ -195,7 +209,9 @@ sl_err_t sl_batch_push_dense(sl_batch_t *b, const float *x, float y, float w, in
     if (reserve_row(b) != SL_OK || reserve_slot(b, id_len) != SL_OK)
         return SL_ERR_NOMEM;
     if (!b->sparse) {
-        memcpy(b->dense + b->rows * b->dim, x, (size_t)b->dim * sizeof(float));
+        float *row = b->dense + b->rows * b->dim;
+        if (x != row) /* not already written in place (sl_batch_next_row) */
+            memcpy(row, x, (size_t)b->dim * sizeof(float));
     } else {
         size_t nz = 0;
         for (uint32_t j = 0; j < b->dim; j++)

@@ -60,7 +60,16 @@ void sl_batch_clear(sl_batch_t *b);
 size_t sl_batch_rows(const sl_batch_t *b);
 size_t sl_batch_slots(const sl_batch_t *b);
 
-/* Appends a good dense sample: x holds dim floats (copied). labelled 0 means
+/* Where the next dense row's dim floats go, so a decoder can write a
+ * sample's features in place: reserves room for one more row and returns
+ * it, or NULL when the batch is in CSR form or out of memory. The row joins
+ * the batch only when sl_batch_push_dense is given this pointer (which then
+ * copies nothing); until then it is scratch. Valid until the next call that
+ * appends a row or frees the batch. */
+float *sl_batch_next_row(sl_batch_t *b);
+
+/* Appends a good dense sample: x holds dim floats (copied, unless x is
+ * sl_batch_next_row's pointer). labelled 0 means
  * predict-only (y ignored); w is the sample weight. id/id_len: the raw
  * msgpack bytes of its id (copied; id_len 0 for none). SL_ERR_NOMEM leaves
  * the batch as it was. */

@@ -24,7 +24,7 @@
 
 struct sl_decoder {
     sl_decode_config_t cfg;
-    float *xrow;   /* dim floats: the dense sample being decoded */
+    float *xrow;   /* dim floats: a dense sample when the batch has no row for it (CSR) */
     uint32_t *col; /* sparse entries of the sample being decoded */
     float *val;
     size_t sparse_cap;
@@ -48,6 +48,7 @@ typedef struct rd {
 typedef struct sample {
     int have_x, have_y, have_w, have_id;
     int sparse;
+    float *x; /* where a dense x goes: the batch's next row, or the decoder's xrow */
     size_t nnz;
     int labelled;
     float y, w;
@@ -112,26 +113,36 @@ static int msg_fail(sl_decoder_t *d, const char *fmt, ...) {
     return 0;
 }
 
-/* Reads the header at the cursor and checks what it declares against the
- * bytes left; advances past the header only. Returns 0 (message error set)
- * when the message is bad there. */
-static int rd_head(sl_decoder_t *d, rd_t *r, sl_mp_head_t *h) {
-    size_t avail = (size_t)(r->end - r->p);
-    int hl = sl_mp_read_head(r->p, avail, h);
+/* Minimum bytes a header commits the message to after the header itself. */
+static inline uint64_t declared_bytes(const sl_mp_head_t *h) {
+    return h->kind == SL_MP_MAP ? 2 * h->len : h->kind == SL_MP_ARRAY ? h->len : sl_mp_payload(h);
+}
+
+/* Sets the message error for the header at the cursor that rd_head refused
+ * (hl: what sl_mp_read_head returned). Returns 0. Out of line: bad input
+ * is rare, and keeping its formatting apart lets rd_head inline. */
+static __attribute__((noinline, cold)) int head_fail(sl_decoder_t *d, const rd_t *r,
+                                                     const sl_mp_head_t *h, int hl) {
+    size_t at = (size_t)(r->p - d->msg);
     if (hl == 0)
         return msg_fail(d, "message: truncated after %zu bytes", d->msg_len);
     if (hl < 0)
-        return msg_fail(d, "message: reserved byte 0xc1 at offset %zu", (size_t)(r->p - d->msg));
-    uint64_t need = h->kind == SL_MP_MAP     ? 2 * h->len
-                    : h->kind == SL_MP_ARRAY ? h->len
-                                             : sl_mp_payload(h);
-    size_t remain = avail - (size_t)hl;
-    if (need > remain)
-        return msg_fail(
-            d,
-            "message: truncated: %s at offset %zu declares %" PRIu64 " %s, only %zu bytes remain",
-            sl_mp_kind_name(h->kind), (size_t)(r->p - d->msg), h->len,
-            h->kind == SL_MP_MAP || h->kind == SL_MP_ARRAY ? "elements" : "bytes", remain);
+        return msg_fail(d, "message: reserved byte 0xc1 at offset %zu", at);
+    return msg_fail(
+        d, "message: truncated: %s at offset %zu declares %" PRIu64 " %s, only %zu bytes remain",
+        sl_mp_kind_name(h->kind), at, h->len,
+        h->kind == SL_MP_MAP || h->kind == SL_MP_ARRAY ? "elements" : "bytes",
+        (size_t)(r->end - r->p) - (size_t)hl);
+}
+
+/* Reads the header at the cursor and checks what it declares against the
+ * bytes left; advances past the header only. Returns 0 (message error set)
+ * when the message is bad there. */
+static inline int rd_head(sl_decoder_t *d, rd_t *r, sl_mp_head_t *h) {
+    size_t avail = (size_t)(r->end - r->p);
+    int hl = sl_mp_read_head(r->p, avail, h);
+    if (hl <= 0 || declared_bytes(h) > avail - (size_t)hl)
+        return head_fail(d, r, h, hl);
     r->p += hl;
     return 1;
 }
@@ -218,12 +229,59 @@ static inline int rd_number(sl_decoder_t *d, sample_t *s, rd_t *r, double *out, 
     }
 }
 
+/* 1 when every one of x[0 .. n) is finite. One pass with no early exit, so
+ * that the compiler vectorises it. */
+static int all_finite(const float *x, uint32_t n) {
+    uint32_t bad = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t bits;
+        memcpy(&bits, &x[i], 4);
+        bad |= (bits & 0x7f800000u) == 0x7f800000u; /* exponent all ones: Inf or NaN */
+    }
+    return !bad;
+}
+
+/* Reads a dense x of dim elements that are all float32 (0xca) or all
+ * float64 (0xcb) - the forms producers write - into row, with one bounds
+ * check for the whole array and no exit inside the loop. Returns 1 with
+ * the cursor after x; 0, cursor unchanged, for any other x (mixed forms,
+ * ints, a non-finite value, too few bytes): the general loop then reads it
+ * and words any error. */
+static int x_float_run(float *row, uint32_t dim, rd_t *r) {
+    const uint8_t *p = r->p;
+    size_t avail = (size_t)(r->end - p);
+    uint8_t other = 0; /* non-zero when some element has another marker */
+    if (avail >= (size_t)dim * 5 && p[0] == 0xca) {
+        for (uint32_t i = 0; i < dim; i++, p += 5) {
+            uint32_t bits = sl_mp_be32(p + 1);
+            other |= (uint8_t)(p[0] ^ 0xca);
+            memcpy(&row[i], &bits, 4);
+        }
+    } else if (avail >= (size_t)dim * 9 && p[0] == 0xcb) {
+        for (uint32_t i = 0; i < dim; i++, p += 9) {
+            uint64_t bits = sl_mp_be64(p + 1);
+            double v;
+            memcpy(&v, &bits, 8);
+            other |= (uint8_t)(p[0] ^ 0xcb);
+            row[i] = (float)v; /* a finite double can round to Inf: the floats are checked */
+        }
+    } else {
+        return 0;
+    }
+    if (other || !all_finite(row, dim))
+        return 0;
+    r->p = p;
+    return 1;
+}
+
 static int x_array(sl_decoder_t *d, sample_t *s, rd_t *r, uint64_t n) {
     uint32_t dim = d->cfg.dim;
     if (n != dim) {
         fail(s, "x: expected %" PRIu32 " features, got %" PRIu64, dim, n);
         return 0;
     }
+    if (x_float_run(s->x, dim, r))
+        return 1;
     for (uint32_t i = 0; i < dim; i++) {
         double v;
         if (!rd_number(d, s, r, &v, NULL, i))
@@ -233,7 +291,7 @@ static int x_array(sl_decoder_t *d, sample_t *s, rd_t *r, uint64_t n) {
             fail(s, "x[%" PRIu32 "]: not a finite number", i);
             return 0;
         }
-        d->xrow[i] = f;
+        s->x[i] = f;
     }
     return 1;
 }
@@ -245,23 +303,25 @@ static int x_bin(sl_decoder_t *d, sample_t *s, rd_t *r, uint64_t n) {
              (uint64_t)dim * 4, dim, n);
         return 0;
     }
-    memcpy(d->xrow, r->p, (size_t)dim * 4); /* rd_head checked the payload is there */
+    memcpy(s->x, r->p, (size_t)dim * 4); /* rd_head checked the payload is there */
     r->p += (size_t)dim * 4;
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
     for (uint32_t i = 0; i < dim; i++) {
         uint32_t u;
-        memcpy(&u, &d->xrow[i], 4);
+        memcpy(&u, &s->x[i], 4);
         u = __builtin_bswap32(u);
-        memcpy(&d->xrow[i], &u, 4);
+        memcpy(&s->x[i], &u, 4);
     }
 #endif
+    if (all_finite(s->x, dim))
+        return 1;
     for (uint32_t i = 0; i < dim; i++) {
-        if (!isfinite(d->xrow[i])) {
+        if (!isfinite(s->x[i])) {
             fail(s, "x[%" PRIu32 "]: not a finite number", i);
-            return 0;
+            break;
         }
     }
-    return 1;
+    return 0;
 }
 
 static int x_map(sl_decoder_t *d, sample_t *s, rd_t *r, uint64_t pairs) {
@@ -451,6 +511,9 @@ static sl_err_t decode_sample(sl_decoder_t *d, rd_t *r, uint32_t open, uint64_t 
     sample_t s;
     s.have_x = s.have_y = s.have_w = s.have_id = 0;
     s.sparse = 0;
+    s.x = sl_batch_next_row(b); /* decoded in place: no copy on the way into the batch */
+    if (!s.x)
+        s.x = d->xrow;
     s.nnz = 0;
     s.labelled = 0;
     s.y = 0.0f;
@@ -533,14 +596,28 @@ static sl_err_t decode_sample(sl_decoder_t *d, rd_t *r, uint32_t open, uint64_t 
     if (s.bad)
         return push_bad(b, res, tag, s.err, s.id, s.id_len);
 
-    sl_err_t e = s.sparse
-                     ? sl_batch_push_sparse(b, d->col, d->val, s.nnz, s.y, s.w, s.labelled, tag,
-                                            s.id, s.id_len)
-                     : sl_batch_push_dense(b, d->xrow, s.y, s.w, s.labelled, tag, s.id, s.id_len);
+    sl_err_t e = s.sparse ? sl_batch_push_sparse(b, d->col, d->val, s.nnz, s.y, s.w, s.labelled,
+                                                 tag, s.id, s.id_len)
+                          : sl_batch_push_dense(b, s.x, s.y, s.w, s.labelled, tag, s.id, s.id_len);
     if (e != SL_OK)
         return e;
     res->good++;
     return SL_OK;
+}
+
+/* Decodes the top-level value at the cursor when it is a sample map or an
+ * array of them (*h: its header, already read), leaving the cursor after it.
+ * A message error (d->msg_bad) stops it. */
+static sl_err_t decode_samples(sl_decoder_t *d, rd_t *r, const sl_mp_head_t *h, uint64_t tag,
+                               sl_batch_t *b, sl_decode_result_t *res) {
+    if (h->kind == SL_MP_MAP) {
+        r->p = d->msg;
+        return decode_sample(d, r, 0, tag, b, res);
+    }
+    sl_err_t e = SL_OK;
+    for (uint64_t i = 0; i < h->len && e == SL_OK && !d->msg_bad; i++)
+        e = decode_sample(d, r, 1, tag, b, res);
+    return e;
 }
 
 /* Walks the message, appending its samples; leaves d->msg_bad set when the
@@ -560,12 +637,8 @@ static sl_err_t decode_body(sl_decoder_t *d, const uint8_t *msg, size_t len, uin
     if (!rd_head(d, &r, &h))
         return SL_OK;
     sl_err_t e = SL_OK;
-    if (h.kind == SL_MP_MAP) {
-        r.p = msg;
-        e = decode_sample(d, &r, 0, tag, b, res);
-    } else if (h.kind == SL_MP_ARRAY) {
-        for (uint64_t i = 0; i < h.len && e == SL_OK && !d->msg_bad; i++)
-            e = decode_sample(d, &r, 1, tag, b, res);
+    if (h.kind == SL_MP_MAP || h.kind == SL_MP_ARRAY) {
+        e = decode_samples(d, &r, &h, tag, b, res);
     } else {
         r.p = msg;
         if (!rd_skip(d, &r, 0))
@@ -582,27 +655,65 @@ static sl_err_t decode_body(sl_decoder_t *d, const uint8_t *msg, size_t len, uin
     return e;
 }
 
-sl_err_t sl_decode_message(sl_decoder_t *d, const uint8_t *msg, size_t len, uint64_t tag,
-                           sl_batch_t *b, sl_decode_result_t *res) {
+/* Clears res and points the decoder at a new message. */
+static void begin(sl_decoder_t *d, const uint8_t *msg, size_t len, sl_decode_result_t *res) {
     res->good = res->bad = 0;
     res->first_error[0] = '\0';
-    if (b->dim != d->cfg.dim)
-        return SL_ERR_MISMATCH;
     d->msg = msg;
     d->msg_len = len;
     d->msg_bad = 0;
+}
+
+/* Undoes what the current message appended (the batch held `slots0` slots before it). */
+static void undo(sl_batch_t *b, size_t slots0, sl_decode_result_t *res) {
+    sl_batch_truncate(b, slots0);
+    res->good = res->bad = 0;
+    res->first_error[0] = '\0';
+}
+
+sl_err_t sl_decode_message(sl_decoder_t *d, const uint8_t *msg, size_t len, uint64_t tag,
+                           sl_batch_t *b, sl_decode_result_t *res) {
+    begin(d, msg, len, res);
+    if (b->dim != d->cfg.dim)
+        return SL_ERR_MISMATCH;
     size_t slots0 = sl_batch_slots(b);
     sl_err_t e = decode_body(d, msg, len, tag, b, res);
     if (e != SL_OK) { /* out of memory: the batch is as it was */
-        sl_batch_truncate(b, slots0);
-        res->good = res->bad = 0;
+        undo(b, slots0, res);
         return e;
     }
     if (!d->msg_bad)
         return e;
-    sl_batch_truncate(b, slots0);
-    res->good = res->bad = 0;
+    undo(b, slots0, res);
     return push_bad(b, res, tag, d->msg_err, NULL, 0);
+}
+
+/* Why this agrees with framing first: a well-formed value is the same
+ * bytes however many follow it, and every check that could go differently
+ * with more or fewer bytes in view (a declared length or nested value
+ * running past the end, the size cap, nesting, a top-level scalar) is a
+ * message error here, which declines and leaves the verdict to the framer. */
+sl_err_t sl_decode_next(sl_decoder_t *d, const uint8_t *buf, size_t avail, uint64_t tag,
+                        sl_batch_t *b, sl_decode_result_t *res, size_t *used) {
+    *used = 0;
+    size_t len = avail < d->cfg.max_message_bytes ? avail : d->cfg.max_message_bytes;
+    begin(d, buf, len, res);
+    if (b->dim != d->cfg.dim)
+        return SL_ERR_MISMATCH;
+    rd_t r = {buf, buf + len};
+    sl_mp_head_t h;
+    /* A header cut short or declaring more than is in view, or a top-level
+     * scalar: the framer's to judge. */
+    if (!rd_head(d, &r, &h) || (h.kind != SL_MP_MAP && h.kind != SL_MP_ARRAY))
+        return SL_OK;
+    size_t slots0 = sl_batch_slots(b);
+    sl_err_t e = decode_samples(d, &r, &h, tag, b, res);
+    if (e != SL_OK || d->msg_bad) {
+        undo(b, slots0, res);
+        return e;
+    }
+    *used = (size_t)(r.p - buf);
+    return SL_OK;
 }
 
 /* ---- label messages ---- */

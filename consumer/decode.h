@@ -56,6 +56,20 @@ void sl_decoder_destroy(sl_decoder_t *d);
 sl_err_t sl_decode_message(sl_decoder_t *d, const uint8_t *msg, size_t len, uint64_t tag,
                            sl_batch_t *b, sl_decode_result_t *res);
 
+/* The fast path for a stream of concatenated messages (replay's input):
+ * decodes the message at the front of buf[0 .. avail) in the same single
+ * pass, without framing it first. When that message is complete within
+ * avail bytes, no longer than max_message_bytes and well-formed as a whole,
+ * appends its slots exactly as sl_decode_message would for its bytes, sets
+ * *used to its length (> 0) and returns SL_OK. Otherwise - the message goes
+ * on past buf, or it is bad as a whole - appends nothing and sets *used to
+ * 0: the caller frames it (sl_msgscan_feed) and decodes it with
+ * sl_decode_message, which reports the problem. Bad samples inside a good
+ * message are appended as error slots, as there. Returns SL_ERR_MISMATCH or
+ * SL_ERR_NOMEM as sl_decode_message does (nothing appended, *used 0). */
+sl_err_t sl_decode_next(sl_decoder_t *d, const uint8_t *buf, size_t avail, uint64_t tag,
+                        sl_batch_t *b, sl_decode_result_t *res, size_t *used);
+
 /* --- label messages (delayed labels) --- */
 
 /* One label of a label message. */

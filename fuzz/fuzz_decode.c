@@ -1,5 +1,7 @@
 /* fuzz_decode.c - libFuzzer target: arbitrary bytes through the decoder, the one-message
- * check, msgpack-c (only on what the check passed) and the streaming framer. */
+ * check, msgpack-c (only on what the check passed), the streaming framer, and replay's
+ * stream path (sl_decode_next, the framer only where it declines) against framing every
+ * object first. */
 #include <msgpack.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -132,10 +134,105 @@ static void fuzz_framer(uint8_t ctl, const uint8_t *data, size_t n) {
     }
 }
 
+/* Replay's two ways through a stream, refilled `chunk` bytes at a time: with
+ * fast = 0 the framer frames every object and sl_decode_message decodes it;
+ * with fast = 1 sl_decode_next goes first whenever the framer is between
+ * objects, as cli/replay.c does. Every slot goes to b, each object's tagged
+ * with its index. */
+static void stream_into(const sl_decode_config_t *cfg, int fast, size_t chunk, const uint8_t *data,
+                        size_t n, sl_batch_t *b) {
+    sl_decoder_t *d = sl_decoder_new(cfg, NULL, 0);
+    require(d != NULL);
+    uint8_t buf[FRAME_CAP + SL_MP_MAX_HEAD + 16];
+    size_t held = 0, fed = 0;
+    uint64_t objects = 0;
+    int framing = 0;
+    sl_msgscan_t s;
+    sl_scan_result_t r;
+    sl_decode_result_t res;
+    sl_msgscan_init(&s, FRAME_CAP, SL_DECODE_MAX_DEPTH);
+    for (size_t guard = 0;; guard++) {
+        require(guard < 4 * n + 16);
+        size_t drop;
+        if (fast && !framing && held > 0) {
+            size_t slots0 = sl_batch_slots(b);
+            require(sl_decode_next(d, buf, held, objects, b, &res, &drop) == SL_OK);
+            require(drop <= held);
+            require(sl_batch_slots(b) == slots0 + res.good + res.bad);
+            if (drop > 0) {
+                objects++;
+                memmove(buf, buf + drop, held - drop);
+                held -= drop;
+                continue;
+            }
+            require(res.good + res.bad == 0);
+        }
+        int eof = fed == n;
+        sl_scan_status_t st = sl_msgscan_feed(&s, buf, held, eof, &r);
+        if (st == SL_SCAN_END)
+            break;
+        framing = st == SL_SCAN_NEED_MORE || st == SL_SCAN_TOO_BIG;
+        drop = st == SL_SCAN_OBJECT ? r.len : r.skip;
+        if (st == SL_SCAN_OBJECT)
+            require(sl_decode_message(d, buf, r.len, objects++, b, &res) == SL_OK);
+        else if (st == SL_SCAN_INVALID || st == SL_SCAN_TOO_BIG)
+            require(sl_batch_push_error(b, r.err, objects++, NULL, 0) == SL_OK);
+        memmove(buf, buf + drop, held - drop);
+        held -= drop;
+        if (st == SL_SCAN_NEED_MORE) {
+            size_t take = n - fed < chunk ? n - fed : chunk;
+            require(held + take <= sizeof(buf));
+            memcpy(buf + held, data + fed, take);
+            held += take;
+            fed += take;
+        }
+    }
+    sl_decoder_destroy(d);
+}
+
+/* The fast stream path gives exactly the slots, rows and labels of framing first. */
+static void fuzz_stream(uint8_t ctl, const uint8_t *data, size_t n) {
+    sl_decode_config_t cfg = {
+        .dim = 1u + (ctl >> 2) % 4,
+        .head = (sl_head_t)(ctl % 3),
+        .classes = 3,
+        .max_message_bytes = FRAME_CAP,
+    };
+    size_t chunk = 1 + (ctl >> 4) % 16;
+    sl_batch_t *a = sl_batch_new(cfg.dim, 2), *b = sl_batch_new(cfg.dim, 2);
+    require(a && b);
+    stream_into(&cfg, 0, chunk, data, n, a);
+    stream_into(&cfg, 1, chunk, data, n, b);
+    require(sl_batch_slots(a) == sl_batch_slots(b) && sl_batch_rows(a) == sl_batch_rows(b));
+    require(a->sparse == b->sparse);
+    for (size_t i = 0; i < sl_batch_slots(a); i++) {
+        sl_slot_view_t va, vb;
+        sl_batch_slot(a, i, &va);
+        sl_batch_slot(b, i, &vb);
+        require(va.tag == vb.tag && va.good == vb.good && va.row == vb.row);
+        require(va.id_len == vb.id_len && (va.id_len == 0 || !memcmp(va.id, vb.id, va.id_len)));
+        require(va.good || strcmp(va.error, vb.error) == 0);
+    }
+    size_t rows = sl_batch_rows(a);
+    require(!memcmp(a->y, b->y, rows * sizeof(float)) &&
+            !memcmp(a->w, b->w, rows * sizeof(float)) && !memcmp(a->labelled, b->labelled, rows));
+    if (!a->sparse) {
+        require(!memcmp(a->dense, b->dense, rows * cfg.dim * sizeof(float)));
+    } else {
+        size_t nnz = a->row_ptr[rows];
+        require(!memcmp(a->row_ptr, b->row_ptr, (rows + 1) * sizeof(size_t)));
+        require(!memcmp(a->col, b->col, nnz * sizeof(uint32_t)) &&
+                !memcmp(a->val, b->val, nnz * sizeof(float)));
+    }
+    sl_batch_destroy(a);
+    sl_batch_destroy(b);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size < 1)
         return 0;
     fuzz_decoder(data[0], data + 1, size - 1);
     fuzz_framer(data[0], data + 1, size - 1);
+    fuzz_stream(data[0], data + 1, size - 1);
     return 0;
 }

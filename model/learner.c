@@ -545,9 +545,14 @@ sl_err_t sl_learner_batch(sl_learner_t *l, const sl_input_t *x, const sl_targets
         return err;
     }
     if (n) {
-        sl_model_loss(m, logits, n, t->y, t->w, t->labelled, l->sample_loss, l->dlogits, &r.loss,
-                      &r.n_labelled);
-        sl_model_outputs(m, logits, n, out);
+        /* the outputs come from the same pass as the loss */
+        err = sl_model_loss(m, logits, n, t->y, t->w, t->labelled, out, l->sample_loss, l->dlogits,
+                            &r.loss, &r.n_labelled);
+        if (err != SL_OK) { /* cannot happen: the labels were checked */
+            if (seeded)
+                sl_scaler_reset(l->scaler);
+            return err;
+        }
         update_metrics(l, n, t, out);
     }
     l->counters.predictions += n;
@@ -565,7 +570,8 @@ sl_err_t sl_learner_batch(sl_learner_t *l, const sl_input_t *x, const sl_targets
             double loss;
             size_t nlab;
             if (train != logits)
-                sl_model_loss(m, train, n, t->y, t->w, t->labelled, NULL, l->dlogits, &loss, &nlab);
+                sl_model_loss(m, train, n, t->y, t->w, t->labelled, NULL, NULL, l->dlogits, &loss,
+                              &nlab);
             float inv = (float)(1.0 / (sd * sd));
             for (size_t i = 0; i < n; i++)
                 l->dlogits[i] *= inv;

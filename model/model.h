@@ -187,11 +187,14 @@ void sl_model_outputs(const sl_model_t *m, const float *logits, size_t n, float 
  * NULL); unlabelled rows get 0 there. Writes dL/dlogits into dlogits (n *
  * out_dim floats, zero rows for unlabelled samples). *loss gets the weighted
  * mean (NAN when nothing is labelled), *n_labelled the labelled count.
+ * When out is not NULL, also writes every row's outputs there exactly as
+ * sl_model_outputs does (n * out_dim floats), in the same pass: the loss
+ * reuses the link's exponentials.
  * Errors, with nothing meaningful written: SL_ERR_RANGE (softmax class not an
  * integer in 0..K-1, logistic label not 0 or 1), SL_ERR_INVAL (weight not
  * finite and > 0), SL_ERR_NONFINITE (a non-finite label). */
 sl_err_t sl_model_loss(const sl_model_t *m, const float *logits, size_t n, const float *y,
-                       const float *w, const uint8_t *labelled, double *sample_loss, float *dlogits,
-                       double *loss, size_t *n_labelled);
+                       const float *w, const uint8_t *labelled, float *out, double *sample_loss,
+                       float *dlogits, double *loss, size_t *n_labelled);
 
 #endif

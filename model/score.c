@@ -65,7 +65,8 @@ sl_err_t sl_score_rows(sl_learner_t *l, const sl_input_t *x, const sl_targets_t 
         return err;
     double mean;
     size_t nl;
-    err = sl_model_loss(m, logits, x->n, t->y, t->w, t->labelled, loss, s->dlogits, &mean, &nl);
+    err =
+        sl_model_loss(m, logits, x->n, t->y, t->w, t->labelled, NULL, loss, s->dlogits, &mean, &nl);
     if (err != SL_OK)
         return err;
     float *p = out ? out : s->out;

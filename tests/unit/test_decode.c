@@ -142,6 +142,56 @@ static void test_bin_sample_equals_array_sample(void **state) {
     sl_decoder_destroy(d);
 }
 
+/* Runs of float32 or float64 elements take a faster path; elements of
+ * other forms after or before a run, and runs that switch form, read the
+ * same. */
+static void test_float_runs_and_mixed_elements(void **state) {
+    (void)state;
+    sl_decoder_t *d = decoder(4, SL_HEAD_LINEAR, 0);
+    sl_batch_t *b = sl_batch_new(4, 8);
+    mp_t m;
+    mp_init(&m);
+    msgpack_pack_array(&m.pk, 4);
+    msgpack_pack_map(&m.pk, 1); /* all float32 */
+    key(&m, "x");
+    msgpack_pack_array(&m.pk, 4);
+    for (int j = 0; j < 4; j++)
+        msgpack_pack_float(&m.pk, (float)X4[j]);
+    msgpack_pack_map(&m.pk, 1); /* float32, float32, an int, float64 */
+    key(&m, "x");
+    msgpack_pack_array(&m.pk, 4);
+    msgpack_pack_float(&m.pk, 0.5f);
+    msgpack_pack_float(&m.pk, -1.25f);
+    msgpack_pack_int(&m.pk, 3);
+    msgpack_pack_double(&m.pk, 0.0);
+    msgpack_pack_map(&m.pk, 1); /* an int first, then float32 */
+    key(&m, "x");
+    msgpack_pack_array(&m.pk, 4);
+    msgpack_pack_int(&m.pk, 0);
+    msgpack_pack_float(&m.pk, -1.25f);
+    msgpack_pack_float(&m.pk, 3.0f);
+    msgpack_pack_float(&m.pk, 0.0f);
+    msgpack_pack_map(&m.pk, 1); /* float64 switching to float32 */
+    key(&m, "x");
+    msgpack_pack_array(&m.pk, 4);
+    msgpack_pack_double(&m.pk, 0.5);
+    msgpack_pack_double(&m.pk, -1.25);
+    msgpack_pack_float(&m.pk, 3.0f);
+    msgpack_pack_float(&m.pk, 0.0f);
+    sl_decode_result_t res = decode(d, &m, b, 0);
+    assert_int_equal(res.good, 4);
+    const float want0[4] = {0.0f, -1.25f, 3.0f, 0.0f};
+    for (uint32_t j = 0; j < 4; j++) {
+        assert_true(feature(b, 0, j) == (float)X4[j]);
+        assert_true(feature(b, 1, j) == (float)X4[j]);
+        assert_true(feature(b, 2, j) == want0[j]);
+        assert_true(feature(b, 3, j) == (float)X4[j]);
+    }
+    mp_free(&m);
+    sl_batch_destroy(b);
+    sl_decoder_destroy(d);
+}
+
 /* Named keys hash with MurmurHash3_x86_32(seed 0) mod dim: murmur3("f1") =
  * 826013361 (17 mod 32), "user_age" = 7243560 (8), "country=DE" =
  * 2312529861 (5); int keys mix in; repeated indices add up. */
@@ -316,6 +366,24 @@ static void overflow_x(mp_t *m) {
     msgpack_pack_map(&m->pk, 1);
     dense_x(m, x, 4);
 }
+static void nan_f32_x(mp_t *m) {
+    msgpack_pack_map(&m->pk, 1);
+    key(m, "x");
+    msgpack_pack_array(&m->pk, 4);
+    msgpack_pack_float(&m->pk, 1.0f);
+    msgpack_pack_float(&m->pk, 2.0f);
+    msgpack_pack_float(&m->pk, 3.0f);
+    msgpack_pack_float(&m->pk, NAN);
+}
+static void inf_after_f32_run(mp_t *m) {
+    msgpack_pack_map(&m->pk, 1);
+    key(m, "x");
+    msgpack_pack_array(&m->pk, 4);
+    msgpack_pack_float(&m->pk, 1.0f);
+    msgpack_pack_float(&m->pk, 2.0f);
+    msgpack_pack_double(&m->pk, INFINITY);
+    msgpack_pack_float(&m->pk, 3.0f);
+}
 static void str_in_x(mp_t *m) {
     msgpack_pack_map(&m->pk, 1);
     key(m, "x");
@@ -467,6 +535,8 @@ static void test_bad_x(void **state) {
     expect_bad(SL_HEAD_LINEAR, 0, nan_x, "x[2]: not a finite number");
     expect_bad(SL_HEAD_LINEAR, 0, inf_x, "x[3]: not a finite number");
     expect_bad(SL_HEAD_LINEAR, 0, overflow_x, "x[0]: not a finite number");
+    expect_bad(SL_HEAD_LINEAR, 0, nan_f32_x, "x[3]: not a finite number");
+    expect_bad(SL_HEAD_LINEAR, 0, inf_after_f32_run, "x[2]: not a finite number");
     expect_bad(SL_HEAD_LINEAR, 0, str_in_x, "x[1]: expected a number, got str");
     expect_bad(SL_HEAD_LINEAR, 0, index_out_of_range, "x: index 40 out of range 0..3");
     expect_bad(SL_HEAD_LINEAR, 0, negative_index, "x: index -2 out of range 0..3");
@@ -685,6 +755,55 @@ static void test_dense_rows_switch_to_csr(void **state) {
     sl_batch_destroy(NULL);
 }
 
+/* A row written in place through sl_batch_next_row joins the batch only
+ * when pushed; a CSR batch has no next dense row. A message whose samples
+ * switch the batch to CSR midway decodes the same as one sample at a time. */
+static void test_next_row_in_place(void **state) {
+    (void)state;
+    sl_batch_t *b = sl_batch_new(4, 1);
+    float *row = sl_batch_next_row(b);
+    assert_non_null(row);
+    for (int j = 0; j < 4; j++)
+        row[j] = (float)j + 0.5f;
+    assert_int_equal(sl_batch_rows(b), 0);
+    assert_ptr_equal(sl_batch_next_row(b), row); /* still scratch: the same row */
+    assert_int_equal(sl_batch_push_dense(b, row, 1, 1, 1, 7, NULL, 0), SL_OK);
+    assert_int_equal(sl_batch_rows(b), 1);
+    for (uint32_t j = 0; j < 4; j++)
+        assert_true(feature(b, 0, j) == (float)j + 0.5f);
+    row = sl_batch_next_row(b); /* grows past the hint */
+    assert_non_null(row);
+    assert_true(row == b->dense + 4);
+    const uint32_t c[1] = {2};
+    const float v[1] = {3};
+    assert_int_equal(sl_batch_push_sparse(b, c, v, 1, 0, 1, 0, 8, NULL, 0), SL_OK);
+    assert_null(sl_batch_next_row(b));
+    sl_batch_destroy(b);
+
+    sl_decoder_t *d = decoder(4, SL_HEAD_LINEAR, 0);
+    b = sl_batch_new(4, 8);
+    mp_t m;
+    mp_init(&m);
+    msgpack_pack_array(&m.pk, 3);
+    sample(&m, 1, X4, 4, 1.0);
+    msgpack_pack_map(&m.pk, 1);
+    key(&m, "x");
+    msgpack_pack_map(&m.pk, 1);
+    msgpack_pack_int(&m.pk, 2);
+    msgpack_pack_double(&m.pk, 1.0);
+    sample(&m, 3, X4, 4, 3.0);
+    assert_int_equal(decode(d, &m, b, 0).good, 3);
+    assert_true(b->sparse);
+    for (uint32_t j = 0; j < 4; j++) {
+        assert_true(feature(b, 0, j) == (float)X4[j]);
+        assert_true(feature(b, 1, j) == (j == 2 ? 1.0f : 0.0f));
+        assert_true(feature(b, 2, j) == (float)X4[j]);
+    }
+    mp_free(&m);
+    sl_batch_destroy(b);
+    sl_decoder_destroy(d);
+}
+
 static void test_view_offsets(void **state) {
     (void)state;
     sl_batch_t *b = sl_batch_new(2, 4);
@@ -793,10 +912,90 @@ static void test_message_spanning_a_batch_boundary(void **state) {
     sl_decoder_destroy(d);
 }
 
+/* --- the stream path (sl_decode_next) ----------------------------------- */
+
+/* Decodes a stream of whole messages one by one, each as sl_decode_message
+ * would; a bad sample inside a good message is an error slot there too. */
+static void test_next_decodes_a_stream(void **state) {
+    (void)state;
+    sl_decoder_t *d = decoder(4, SL_HEAD_LINEAR, 0);
+    sl_batch_t *b = sl_batch_new(4, 8);
+    mp_t m;
+    mp_init(&m);
+    sample(&m, 1, X4, 4, 1.0);
+    size_t first = m.sb.size;
+    msgpack_pack_array(&m.pk, 2);
+    sample(&m, 2, X4, 4, 2.0);
+    short_x(&m);
+    const uint8_t *p = (const uint8_t *)m.sb.data;
+    sl_decode_result_t res;
+    size_t used;
+    assert_int_equal(sl_decode_next(d, p, m.sb.size, 10, b, &res, &used), SL_OK);
+    assert_int_equal(used, first);
+    assert_int_equal(res.good, 1);
+    assert_int_equal(sl_decode_next(d, p + used, m.sb.size - used, 11, b, &res, &used), SL_OK);
+    assert_int_equal(used, m.sb.size - first);
+    assert_int_equal(res.good, 1);
+    assert_int_equal(res.bad, 1);
+    assert_string_equal(res.first_error, "x: expected 4 features, got 3");
+    assert_int_equal(sl_batch_slots(b), 3);
+    assert_int_equal(sl_batch_rows(b), 2);
+    sl_slot_view_t v;
+    sl_batch_slot(b, 1, &v);
+    assert_int_equal(v.tag, 11);
+    assert_true(b->y[1] == 2.0f);
+    mp_free(&m);
+    sl_batch_destroy(b);
+    sl_decoder_destroy(d);
+}
+
+/* What it cannot settle alone - a message cut by the end of the bytes, over
+ * the size cap, bad as a whole, a top-level scalar, nothing at all - it
+ * declines with nothing appended, for the framer to handle. */
+static void expect_declined(const uint8_t *buf, size_t avail, size_t max_bytes) {
+    sl_decode_config_t cfg = {.dim = 4, .head = SL_HEAD_LINEAR, .max_message_bytes = max_bytes};
+    sl_decoder_t *d = sl_decoder_new(&cfg, NULL, 0);
+    sl_batch_t *b = sl_batch_new(4, 8);
+    const float before[4] = {9, 8, 7, 6};
+    assert_int_equal(sl_batch_push_dense(b, before, 1, 1, 1, 3, NULL, 0), SL_OK);
+    sl_decode_result_t res;
+    size_t used = 99;
+    assert_int_equal(sl_decode_next(d, buf, avail, 5, b, &res, &used), SL_OK);
+    assert_int_equal(used, 0);
+    assert_int_equal(res.good + res.bad, 0);
+    assert_int_equal(sl_batch_slots(b), 1);
+    assert_int_equal(sl_batch_rows(b), 1);
+    sl_batch_destroy(b);
+    sl_decoder_destroy(d);
+}
+
+static void test_next_declines_what_the_framer_must_judge(void **state) {
+    (void)state;
+    mp_t m;
+    mp_init(&m);
+    msgpack_pack_array(&m.pk, 2);
+    sample(&m, 1, X4, 4, 1.0);
+    sample(&m, 2, X4, 4, 2.0);
+    const uint8_t *p = (const uint8_t *)m.sb.data;
+    for (size_t cut = 0; cut < m.sb.size; cut++)
+        expect_declined(p, cut, 0); /* every prefix, the second sample's included */
+    expect_declined(p, m.sb.size, m.sb.size - 1);
+    mp_free(&m);
+    const uint8_t reserved[] = {0x81, 0xa1, 'x', 0xc1, 0x80};
+    expect_declined(reserved, sizeof(reserved), 0);
+    const uint8_t scalar[] = {0x2a, 0x80};
+    expect_declined(scalar, sizeof(scalar), 0);
+    uint8_t deep[16] = {0x81, 0xa4, 'm', 'e', 't', 'a'};
+    memset(deep + 6, 0x91, 7);
+    deep[13] = 0x90;
+    expect_declined(deep, 14, 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dense_array_sample),
         cmocka_unit_test(test_bin_sample_equals_array_sample),
+        cmocka_unit_test(test_float_runs_and_mixed_elements),
         cmocka_unit_test(test_sparse_named_and_mixed_keys),
         cmocka_unit_test(test_predict_only_and_weight),
         cmocka_unit_test(test_unknown_keys_ignored),
@@ -811,9 +1010,12 @@ int main(void) {
         cmocka_unit_test(test_empty_array_appends_nothing),
         cmocka_unit_test(test_dim_mismatch_and_bad_config),
         cmocka_unit_test(test_dense_rows_switch_to_csr),
+        cmocka_unit_test(test_next_row_in_place),
         cmocka_unit_test(test_view_offsets),
         cmocka_unit_test(test_shift_dense_and_sparse),
         cmocka_unit_test(test_message_spanning_a_batch_boundary),
+        cmocka_unit_test(test_next_decodes_a_stream),
+        cmocka_unit_test(test_next_declines_what_the_framer_must_judge),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

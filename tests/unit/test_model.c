@@ -122,8 +122,8 @@ static void grad_check(const sl_model_config_t *c) {
     float dlogits[N * 3];
     double loss, sample_loss[N];
     size_t n_lab;
-    assert_int_equal(sl_model_loss(m, logits, N, y, w, lab, sample_loss, dlogits, &loss, &n_lab),
-                     SL_OK);
+    assert_int_equal(
+        sl_model_loss(m, logits, N, y, w, lab, NULL, sample_loss, dlogits, &loss, &n_lab), SL_OK);
     assert_int_equal(n_lab, 5);
     double want_loss = ref_loss(c, p, xd, N, y, w, lab);
     assert_true(fabs(loss - want_loss) <= 1e-5 * (1 + fabs(want_loss)));
@@ -184,7 +184,7 @@ static void test_sparse_matches_dense(void **state) {
     size_t nl;
     assert_int_equal(sl_model_forward(m, &xd, &lg, err, sizeof(err)), SL_OK);
     memcpy(logits_d, lg, sizeof(logits_d));
-    assert_int_equal(sl_model_loss(m, lg, 3, y, w, lab, NULL, dl, &loss, &nl), SL_OK);
+    assert_int_equal(sl_model_loss(m, lg, 3, y, w, lab, NULL, NULL, dl, &loss, &nl), SL_OK);
     assert_int_equal(sl_model_backward(m, &xd, dl), SL_OK);
     memcpy(grad_d, sl_model_grad(m), np * sizeof(float));
     size_t n_touched;
@@ -195,7 +195,7 @@ static void test_sparse_matches_dense(void **state) {
     memcpy(logits_s, lg, sizeof(logits_s));
     for (int i = 0; i < 9; i++)
         assert_true(fabsf(logits_s[i] - logits_d[i]) <= 1e-6f * (1 + fabsf(logits_d[i])));
-    assert_int_equal(sl_model_loss(m, lg, 3, y, w, lab, NULL, dl, &loss, &nl), SL_OK);
+    assert_int_equal(sl_model_loss(m, lg, 3, y, w, lab, NULL, NULL, dl, &loss, &nl), SL_OK);
     assert_int_equal(sl_model_backward(m, &xs, dl), SL_OK);
     const float *g = sl_model_grad(m);
     for (size_t j = 0; j < np; j++)
@@ -326,6 +326,36 @@ static void test_layout_is_torch_linear(void **state) {
     sl_model_destroy(m);
 }
 
+/* The outputs sl_model_loss writes beside the loss are sl_model_outputs'
+ * bit for bit, labelled rows and unlabelled ones, every head; its loss and
+ * gradient are the same with or without them. */
+static void test_loss_outputs_equal_outputs(void **state) {
+    (void)state;
+    enum { N = 6 };
+    float logits[N * 3] = {0.5f,  -2.0f, 3.0f,  -40.0f, 0.0f,  1e-3f, 7.5f, -0.25f, 2.0f,
+                           -1.0f, 1.0f,  -3.5f, 0.75f,  12.0f, -6.0f, 4.0f, 4.0f,   -4.0f};
+    float w[N] = {1, 2, 0.5f, 1, 1, 3};
+    uint8_t lab[N] = {1, 0, 1, 1, 0, 1};
+    for (int head = 0; head < 3; head++) {
+        float y[N] = {1, 0, head == SL_HEAD_SOFTMAX ? 2 : 0, 1, 0, 1};
+        sl_model_config_t c = config((sl_head_t)head, 2, 0, SL_ACT_RELU);
+        sl_model_t *m = sl_model_new(&c, NULL, 0);
+        assert_non_null(m);
+        uint32_t k = sl_model_out_dim(m);
+        float want[N * 3], got[N * 3], dl_a[N * 3], dl_b[N * 3];
+        double la, lb, sa[N], sb[N];
+        size_t na, nb;
+        sl_model_outputs(m, logits, N, want);
+        assert_int_equal(sl_model_loss(m, logits, N, y, w, lab, got, sa, dl_a, &la, &na), SL_OK);
+        assert_int_equal(sl_model_loss(m, logits, N, y, w, lab, NULL, sb, dl_b, &lb, &nb), SL_OK);
+        assert_memory_equal(got, want, N * k * sizeof(float));
+        assert_memory_equal(dl_a, dl_b, N * k * sizeof(float));
+        assert_memory_equal(sa, sb, sizeof(sa));
+        assert_true(la == lb && na == nb && na == 4);
+        sl_model_destroy(m);
+    }
+}
+
 static void test_init_is_seeded_and_bounded(void **state) {
     (void)state;
     sl_model_config_t c = config(SL_HEAD_LOGISTIC, 16, 1, SL_ACT_RELU); /* 16-5-1 */
@@ -375,6 +405,45 @@ static void test_linalg_gemm(void **state) {
     assert_int_equal(sl_linalg_gemm(0, A, 0, B, 1, 0, c, 2, 3), SL_ERR_MISMATCH);
 }
 
+/* Products with a one-row or one-column result (matrix-vector, taken by
+ * sgemv) equal the plain sums, for every transpose combination, with beta
+ * 0 (c's old contents, NaN included, ignored) and beta 1. */
+static void test_linalg_vector_shapes(void **state) {
+    (void)state;
+    float a[12], b[12];
+    for (int i = 0; i < 12; i++) {
+        a[i] = (float)(i % 5) - 1.5f;
+        b[i] = (float)(i % 3) + 0.25f * (float)i;
+    }
+    /* (m, n, k): a column, a row, a single value */
+    const size_t shapes[3][3] = {{4, 1, 3}, {1, 4, 3}, {1, 1, 6}};
+    for (int s = 0; s < 3; s++) {
+        size_t m = shapes[s][0], n = shapes[s][1], k = shapes[s][2];
+        for (int ta = 0; ta < 2; ta++) {
+            for (int tb = 0; tb < 2; tb++) {
+                for (int beta = 0; beta < 2; beta++) {
+                    sl_mat_t A = {a, ta ? k : m, ta ? m : k}, B = {b, tb ? n : k, tb ? k : n};
+                    float c[4], want[4];
+                    for (size_t i = 0; i < m; i++) {
+                        for (size_t j = 0; j < n; j++) {
+                            double sum = 0;
+                            for (size_t p = 0; p < k; p++)
+                                sum += (double)(ta ? a[p * m + i] : a[i * k + p]) *
+                                       (tb ? b[j * k + p] : b[p * n + j]);
+                            c[i * n + j] = beta ? 1.0f : NAN;
+                            want[i * n + j] = (float)(2.0 * sum + (beta ? 1.0 : 0.0));
+                        }
+                    }
+                    assert_int_equal(sl_linalg_gemm(ta, A, tb, B, 2.0f, (float)beta, c, m, n),
+                                     SL_OK);
+                    for (size_t i = 0; i < m * n; i++)
+                        assert_float_equal(c[i], want[i], 1e-5);
+                }
+            }
+        }
+    }
+}
+
 int main(void) {
     sl_linalg_set_threads(1);
     const struct CMUnitTest tests[] = {
@@ -385,7 +454,9 @@ int main(void) {
         cmocka_unit_test(test_config_checks),
         cmocka_unit_test(test_layout_is_torch_linear),
         cmocka_unit_test(test_init_is_seeded_and_bounded),
+        cmocka_unit_test(test_loss_outputs_equal_outputs),
         cmocka_unit_test(test_linalg_gemm),
+        cmocka_unit_test(test_linalg_vector_shapes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
