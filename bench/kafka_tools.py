@@ -130,7 +130,8 @@ def steady(brokers, topic, samples_file):
     first, last = min(ts) / 1000.0, max(ts) / 1000.0
     samples = [tuple(map(float, line.split())) for line in open(samples_file) if line.strip()]
     cpu = cpu_at(samples, last) - cpu_at(samples, first)
-    print(json.dumps({"n": len(ts), "wall_s": round(last - first, 3), "cpu_s": round(cpu, 3)}))
+    print(json.dumps({"n": len(ts), "wall_s": round(last - first, 3), "cpu_s": round(cpu, 3),
+                      "first": first, "last": last}))
 
 
 if __name__ == "__main__":
