@@ -9,7 +9,8 @@
  * bench/kafka.sh and bench/latency.sh build it with:
  *   gcc -O2 -std=c11 -D_GNU_SOURCE bench/bare_loop.c $(pkg-config --cflags --libs rdkafka)
  * usage: bare_loop BROKERS GROUP INPUT_TOPIC OUTPUT_TOPIC N [PROPERTY=VALUE ...]
- * (extra librdkafka properties for the consumer, e.g. fetch.wait.max.ms=10).
+ * (extra librdkafka properties: for the consumer, e.g. fetch.wait.max.ms=10,
+ * or, prefixed with "producer.", for the producer).
  * Prints "assigned" on stderr once the group gave it partitions. */
 #include <librdkafka/rdkafka.h>
 #include <stdio.h>
@@ -59,17 +60,20 @@ int main(int argc, char **argv) {
     set(cc, "group.id", argv[2]);
     set(cc, "auto.offset.reset", "earliest");
     set(cc, "enable.auto.commit", "true");
+    set(pc, "bootstrap.servers", argv[1]);
+    set(pc, "enable.idempotence", "true");
+    set(pc, "linger.ms", "5");
     for (int i = 6; i < argc; i++) {
         char *eq = strchr(argv[i], '=');
         if (!eq)
             die("property without '='", argv[i]);
         *eq = '\0';
-        set(cc, argv[i], eq + 1);
+        if (!strncmp(argv[i], "producer.", 9))
+            set(pc, argv[i] + 9, eq + 1);
+        else
+            set(cc, argv[i], eq + 1);
     }
     rd_kafka_conf_set_rebalance_cb(cc, rebalance_cb);
-    set(pc, "bootstrap.servers", argv[1]);
-    set(pc, "enable.idempotence", "true");
-    set(pc, "linger.ms", "5");
     rd_kafka_t *cons = client(RD_KAFKA_CONSUMER, cc);
     rd_kafka_t *prod = client(RD_KAFKA_PRODUCER, pc);
     rd_kafka_poll_set_consumer(cons);

@@ -5,7 +5,11 @@
 #      Redis every 100 batches and every 2 s, the defaults' and the latency
 #      run's settings), the PyTorch worker (bench/peers/worker_torch.py:
 #      confluent-kafka + msgpack + torch) and a bare librdkafka
-#      consume->produce loop (bench/bare_loop.c, the floor). ROUNDS rounds
+#      consume->produce loop (bench/bare_loop.c, the floor; its producer
+#      queue holds all N outputs: at the default 100,000 it fills while the
+#      loop drains the prefetched input faster than the mock broker takes
+#      outputs, and then stalls ~0.5 s, so the floor would be slower than
+#      what a bare loop can do here). ROUNDS rounds
 #      (default 5), the sides alternating; best and median round per side.
 #      Two figures per side:
 #        steady state: from the process's first output to its last (the
@@ -30,9 +34,13 @@ tools=bench/kafka_tools.py
 data=${BENCH_DATA:-/tmp/streamlearn-bench}/kafka
 rm -rf "$data"; mkdir -p "$data" bench/results
 
-cmake -S . -B build/bench -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build build/bench -j2 --target streamlearn >/dev/null
-bin=$(pwd)/build/bench/streamlearn
+if [ -n "${BENCH_BIN:-}" ]; then # another build, e.g. to compare two versions
+  bin=$BENCH_BIN
+else
+  cmake -S . -B build/bench -DCMAKE_BUILD_TYPE=Release >/dev/null
+  cmake --build build/bench -j2 --target streamlearn >/dev/null
+  bin=$(pwd)/build/bench/streamlearn
+fi
 gcc -O2 -std=c11 -D_GNU_SOURCE bench/bare_loop.c $(pkg-config --cflags --libs rdkafka) -o "$data/bare_loop"
 
 topics=in:32
@@ -78,7 +86,8 @@ for r in $(seq "$rounds"); do
   measure streamlearn "out-sl$r" yes "$bin" run $common --group "g-sl$r" --output-topic "out-sl$r" \
     --model logistic --optimizer adam --redis "$redis" --model-name "bench$r" \
     --snapshot-every-ms 2000 >> "$data/rounds"
-  measure bare "out-bare$r" no "$data/bare_loop" "$bs" "g-bare$r" in "out-bare$r" "$n" >> "$data/rounds"
+  measure bare "out-bare$r" no "$data/bare_loop" "$bs" "g-bare$r" in "out-bare$r" "$n" \
+    producer.queue.buffering.max.messages=1000000 >> "$data/rounds"
   measure pytorch "out-pt$r" no $py bench/peers/worker_torch.py $common --group "g-pt$r" \
     --output-topic "out-pt$r" --samples "$n" >> "$data/rounds"
 done

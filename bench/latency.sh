@@ -28,16 +28,20 @@ cd "$(dirname "$0")/.."
 secs=${1:-300}
 out=${2:-bench/results/latency.json}
 parts=${PARTITIONS:-4}
-rate=20000
+rate=${RATE:-20000}
 linger=20
 snap_ms=2000
 py=/usr/bin/python3
 data=${BENCH_DATA:-/tmp/streamlearn-bench}/latency
 rm -rf "$data"; mkdir -p "$data" "$(dirname "$out")"
 
-cmake -S . -B build/bench -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build build/bench -j2 --target streamlearn >/dev/null
-bin=$(pwd)/build/bench/streamlearn
+if [ -n "${BENCH_BIN:-}" ]; then # another build, e.g. to compare two versions
+  bin=$BENCH_BIN
+else
+  cmake -S . -B build/bench -DCMAKE_BUILD_TYPE=Release >/dev/null
+  cmake --build build/bench -j2 --target streamlearn >/dev/null
+  bin=$(pwd)/build/bench/streamlearn
+fi
 rdk=$(pkg-config --cflags --libs rdkafka)
 gcc -O2 -std=c11 -D_GNU_SOURCE bench/bare_loop.c $rdk -o "$data/bare_loop"
 gcc -O2 -std=c11 -D_GNU_SOURCE ${READER_CFLAGS:-} bench/latency_reader.c $rdk -o "$data/latency_reader"
@@ -83,15 +87,16 @@ kill -TERM "$worker"; wait "$worker" || true
 kill "$bare" 2>/dev/null || true; wait "$bare" 2>/dev/null || true
 snaps=$(grep -c '"snapshot published"' "$data/log.streamlearn" || true)
 
-$py - "$data/reader.json" "$data/loadavg" "$out" "$secs" "$parts" "$snaps" "bench/latency.sh $*" <<'PY'
+$py - "$data/reader.json" "$data/loadavg" "$out" "$secs" "$parts" "$snaps" "bench/latency.sh $*" "$rate" <<'PY'
 import json, os, sys, time
 reader, loadavg, out = json.load(open(sys.argv[1])), sys.argv[2], sys.argv[3]
-secs, parts, snaps, command = int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6]), sys.argv[7].strip()
+secs, parts, snaps, rate = int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6]), int(sys.argv[8])
+command = sys.argv[7].strip()
 sl, bare = reader["outputs"]["lat-sl"], reader["outputs"]["lat-bare"]
 res = {
     "command": command,
     "what": "ms from each input message's create time (gen) to its output's (the loop queueing it)",
-    "seconds": secs, "offered_per_s": 20000, "expected": reader["expected"], "partitions": parts,
+    "seconds": secs, "offered_per_s": rate, "expected": reader["expected"], "partitions": parts,
     "linger_ms": 20, "batch_size": 256, "snapshot_every_ms": 2000, "snapshots_published": snaps,
     "fetch_wait_max_ms": 10, "windows_s": reader["windows_s"],
     # the worker's figures at the top level (bench/run_all.sh reads p50_ms and p99_ms)
@@ -103,7 +108,7 @@ res = {
 }
 json.dump(res, open(out, "w"), indent=1)
 d = res["streamlearn_minus_bare"] or {}
-print(f"latency at 20000 samples/s for {secs} s ({parts} partitions, linger 20 ms, "
+print(f"latency at {rate} samples/s for {secs} s ({parts} partitions, linger 20 ms, "
       f"{snaps} snapshots published), ms from input to output timestamp:")
 print(f"{'':22} {'n':>9} {'p50':>5} {'p90':>5} {'p99':>5} {'p99.9':>6} {'max':>5}")
 for name, s in (("streamlearn run", sl), ("bare loop (floor)", bare), ("run minus bare", d)):
