@@ -1,4 +1,6 @@
-/* run.c - `streamlearn run`: the Kafka worker (CONTRACT sections 1-4). */
+/* run.c - `streamlearn run`: the Kafka worker from its flags, with the
+ * snapshot store (--redis), the embedded cluster (--brokers embedded) and the
+ * HTTP endpoints (--http-port); exit status 0, 1 or 2. */
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
