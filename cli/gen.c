@@ -20,8 +20,9 @@
 static const char usage[] =
     "usage: streamlearn gen [--model M --dim N --classes K] [--stream KIND] [--samples N]\n"
     "                       (--output FILE | --brokers LIST --topic T) [flags]\n\n"
-    "Writes a seeded, reproducible synthetic stream of msgpack samples (CONTRACT\n"
-    "section 2) with an optional concept drift, and reports the rate it achieved.";
+    "Writes a seeded, reproducible synthetic stream of msgpack samples (the format\n"
+    "`run` and `replay` read) with an optional concept drift, and reports the rate\n"
+    "it achieved.";
 
 struct sl_gen {
     sl_gen_config_t c;
