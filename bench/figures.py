@@ -111,16 +111,22 @@ def headline_rows(res):
     k = res("kafka")
     w = {x["name"]: x for x in k["workers"]}
     n = k["samples"]
-    rate = {name: round(n / x["wall_s"]) for name, x in w.items()}
-    cpu = {name: round(x["cpu_s"] * 1e6 / n, 2) for name, x in w.items()}
-    rows += [("kafka end to end", "samples/s (wall)", rate["streamlearn"], "PyTorch worker",
+    rate = {name: round(n / x["steady_wall_s"]) for name, x in w.items()}
+    cpu = {name: round(x["steady_cpu_s"] * 1e6 / n, 2) for name, x in w.items()}
+    rows += [("kafka steady state", "samples/s (wall)", rate["streamlearn"], "PyTorch worker",
               rate["pytorch"], True),
-             ("kafka end to end", "CPU us/sample", cpu["streamlearn"], "PyTorch worker",
+             ("kafka steady state", "CPU us/sample", cpu["streamlearn"], "PyTorch worker",
               cpu["pytorch"], False),
-             ("kafka end to end", "samples/s (wall)", rate["streamlearn"],
-              "bare librdkafka loop (ceiling)", rate["bare"], True)]
-    for q in ("p50", "p99"):
-        rows.append(("kafka latency @20k/s", q + " ms", k["latency"][q + "_ms"], None, None, None))
+             ("kafka steady state", "samples/s (wall)", rate["streamlearn"],
+              "bare librdkafka loop (floor)", rate["bare"], True),
+             ("kafka steady state", "CPU us/sample", cpu["streamlearn"],
+              "bare librdkafka loop (floor)", cpu["bare"], False)]
+    lat = res("latency")
+    for q in ("p50", "p99", "max"):
+        rows.append(("kafka latency @%s/s, %d min" % (short(lat["offered_per_s"]),
+                                                     lat["seconds"] // 60),
+                     q + " ms", lat[q + "_ms"], "bare loop, same input", lat["bare"][q + "_ms"],
+                     None))
     for s in res("snapshot"):
         p = "1e%d params" % (len(str(s["params"])) - 1)
         sl, pt = s["streamlearn"], s["pytorch"]
@@ -163,7 +169,9 @@ def readme_headline(res):
     k = res("kafka")
     w = {x["name"]: x for x in k["workers"]}
     n = k["samples"]
-    cpu_sl, cpu_pt = w["streamlearn"]["cpu_s"] * 1e6 / n, w["pytorch"]["cpu_s"] * 1e6 / n
+    cpu = {name: x["steady_cpu_s"] * 1e6 / n for name, x in w.items()}
+    rate = {name: n / x["steady_wall_s"] for name, x in w.items()}
+    lat = res("latency")
     big = max(res("snapshot"), key=lambda s: s["params"])
     sl, pt = big["streamlearn"], big["pytorch"]
     rs = res("replay_scaling")
@@ -181,11 +189,19 @@ def readme_headline(res):
            short(sc["scale_standard"]), short(sc["defaults"]),
            short(m["streamlearn"]["samples_per_s"]), short(m["pytorch"]["samples_per_s"]),
            m["streamlearn"]["samples_per_s"] / m["pytorch"]["samples_per_s"]),
-        "- Kafka end to end on `dev-kafka`: %s µs of CPU per sample vs %s for the "
-        "confluent-kafka + torch worker (%.1fx less); p50 / p99 latency %s / %s ms at "
-        "20,000 samples/s offered."
-        % (num(round(cpu_sl, 2)), num(round(cpu_pt, 2)), cpu_pt / cpu_sl,
-           num(k["latency"]["p50_ms"]), num(k["latency"]["p99_ms"])),
+        "- Kafka end to end on `dev-kafka`, steady state: %s µs of CPU per sample and %s "
+        "samples/s, against %s µs and %s samples/s for a bare librdkafka consume→produce loop "
+        "(%.2fx its CPU, %.2fx its wall time) and %s µs and %s samples/s for the "
+        "confluent-kafka + torch worker; latency at %s samples/s offered for %d minutes with "
+        "snapshots every %d s: p50 / p99 / max %d / %d / %d ms (the bare loop on the same "
+        "input: %d / %d / %d)."
+        % (num(round(cpu["streamlearn"], 2)), short(rate["streamlearn"]),
+           num(round(cpu["bare"], 2)), short(rate["bare"]),
+           cpu["streamlearn"] / cpu["bare"], rate["bare"] / rate["streamlearn"],
+           num(round(cpu["pytorch"], 2)), short(rate["pytorch"]),
+           num(lat["offered_per_s"]), lat["seconds"] // 60, lat["snapshot_every_ms"] // 1000,
+           lat["p50_ms"], lat["p99_ms"], lat["max_ms"], lat["bare"]["p50_ms"],
+           lat["bare"]["p99_ms"], lat["bare"]["max_ms"]),
         "- Snapshots of a 1e%d-parameter model: the worker thread pauses %s ms (PyTorch's "
         "`torch.save` + SET: %s ms, the loop waiting); publishing takes %s ms where a bare "
         "Redis SET of the same %d MB takes %s ms; loading %s ms vs %s ms for GET + "
@@ -369,6 +385,43 @@ def replay_scaling(res):
     return "\n".join(out)
 
 
+def kafka_detail(res):
+    """docs/BENCHMARKS.md: the Kafka workers, steady state and whole process."""
+    k = res("kafka")
+    n = k["samples"]
+    names = {"streamlearn": "`streamlearn run`", "bare": "bare librdkafka loop (floor)",
+             "pytorch": "PyTorch worker"}
+    out = ["| worker | steady wall s | steady samples/s | steady CPU µs/sample | whole-process "
+           "wall s | whole-process CPU µs/sample | RSS MB |",
+           "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for x in sorted(k["workers"], key=lambda x: ["streamlearn", "bare", "pytorch"].index(x["name"])):
+        out.append("| %s | %s | %s | %s | %s | %s | %d |" % (
+            names[x["name"]], num(round(x["steady_wall_s"], 3)), num(round(n / x["steady_wall_s"])),
+            num(round(x["steady_cpu_s"] * 1e6 / n, 2)), num(round(x["wall_s"], 2)),
+            num(round(x["cpu_s"] * 1e6 / n, 2)), int(x["rss_kb"]) // 1024))
+    r = k["ratios"]
+    out += ["", "Best of %d alternating rounds per figure. `streamlearn run` against the bare loop: "
+            "CPU per sample %.2fx, wall %.2fx; CPU per sample %.2fx the PyTorch worker's." % (
+                len(k["workers"][0]["rounds"]), r["steady_cpu_vs_bare"], r["steady_wall_vs_bare"],
+                r["steady_cpu_vs_pytorch"])]
+    return "\n".join(out)
+
+
+def latency(res):
+    """docs/BENCHMARKS.md and docs/KAFKA.md: latency under a steady offered load."""
+    lat = res("latency")
+    out = ["| | samples | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms |",
+           "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for label, x in (("`streamlearn run`", lat), ("bare loop, same input", lat["bare"])):
+        out.append("| %s | %s | %d | %d | %d | %d | %d |" % (
+            label, num(x["n"]), x["p50_ms"], x["p90_ms"], x["p99_ms"], x["p999_ms"], x["max_ms"]))
+    out += ["", "%s samples/s offered for %d s on %d partitions, `--linger-ms %d`, batch %d, "
+            "snapshots to Redis every %d ms (%d published)." % (
+                num(lat["offered_per_s"]), lat["seconds"], lat["partitions"], lat["linger_ms"],
+                lat["batch_size"], lat["snapshot_every_ms"], lat["snapshots_published"])]
+    return "\n".join(out)
+
+
 # The regions: name -> renderer. Add new benchmarks here.
 FIGURES = {
     "readme-headline": readme_headline,
@@ -376,6 +429,8 @@ FIGURES = {
     "benchmarks-table": table,
     "replay-detail": replay_detail,
     "scaleout": scaleout,
+    "kafka-detail": kafka_detail,
+    "latency": latency,
     "guard-table": guard_table,
     "guard-cpu": guard_cpu,
     "learning-quality": learning_quality,

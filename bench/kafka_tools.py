@@ -2,16 +2,12 @@
 """Helpers for bench/kafka.sh (confluent-kafka):
   kafka_tools.py wait BROKERS TOPIC N [TIMEOUT_S]  waits until the topic's high
       watermarks add up to N; prints the seconds waited
-  kafka_tools.py latency BROKERS IN OUT            p50/p99/max of out.timestamp -
-      in.timestamp per key, in ms, as JSON
-  kafka_tools.py live BROKERS IN OUT N [TIMEOUT_S] reads both topics while
-      they are written (the mock broker drops old data on long runs) until N
-      outputs matched their inputs by key; p50/p99/max latency in ms, as JSON
   kafka_tools.py sample PID OUT                    every 10 ms until PID exits, appends
       "wall_s cpu_s" (the process's user+system CPU) to OUT
   kafka_tools.py steady BROKERS TOPIC SAMPLES      the steady-state span of a
       worker: from its first output's timestamp to its last, and the CPU it
       used between them (interpolated from SAMPLES), as JSON
+Latency is measured by bench/latency_reader.c (bench/latency.sh).
 """
 import os
 import json
@@ -59,45 +55,6 @@ def read_all(brokers, topic):
     return out
 
 
-def latency(brokers, tin, tout):
-    a, b = read_all(brokers, tin), read_all(brokers, tout)
-    lat = sorted(b[k] - a[k] for k in b if k in a)
-    pick = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))]
-    print(json.dumps({"n": len(lat), "p50_ms": pick(0.5), "p99_ms": pick(0.99), "max_ms": lat[-1]}))
-
-
-def live(brokers, tin, tout, n, timeout=900):
-    c = consumer(brokers)
-    parts = []
-    for t in (tin, tout):
-        md = c.list_topics(t, timeout=10).topics[t]
-        parts += [TopicPartition(t, p, 0) for p in md.partitions]
-    c.assign(parts)
-    sent, lat, t0, last_new = {}, [], time.time(), time.time()
-    # stop at N, at the timeout, or 15 s after the last match (outputs the
-    # reader fell too far behind for, which the mock broker dropped, never come)
-    while len(lat) < n and time.time() - t0 < timeout and time.time() - last_new < 15:
-        msgs = c.consume(10000, timeout=0.5)
-        if msgs and lat:
-            last_new = time.time()
-        if not lat:
-            last_new = time.time()
-        for m in msgs:
-            if m.error():
-                continue
-            if m.topic() == tin:
-                sent[m.key()] = m.timestamp()[1]
-            else:
-                ts = sent.pop(m.key(), None)
-                if ts is not None:
-                    lat.append(m.timestamp()[1] - ts)
-    c.close()
-    lat.sort()
-    pick = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))]
-    print(json.dumps({"n": len(lat), "expected": n, "p50_ms": pick(0.5), "p99_ms": pick(0.99),
-                      "max_ms": lat[-1]}))
-
-
 def sample(pid, out):
     tick = os.sysconf("SC_CLK_TCK")
     with open(out, "a") as f:
@@ -130,17 +87,14 @@ def steady(brokers, topic, samples_file):
     first, last = min(ts) / 1000.0, max(ts) / 1000.0
     samples = [tuple(map(float, line.split())) for line in open(samples_file) if line.strip()]
     cpu = cpu_at(samples, last) - cpu_at(samples, first)
-    print(json.dumps({"n": len(ts), "wall_s": round(last - first, 3), "cpu_s": round(cpu, 3)}))
+    print(json.dumps({"n": len(ts), "wall_s": round(last - first, 3), "cpu_s": round(cpu, 3),
+                      "first": first, "last": last}))
 
 
 if __name__ == "__main__":
     cmd = sys.argv[1]
     if cmd == "wait":
         wait(sys.argv[2], sys.argv[3], int(sys.argv[4]), *(float(x) for x in sys.argv[5:]))
-    elif cmd == "latency":
-        latency(sys.argv[2], sys.argv[3], sys.argv[4])
-    elif cmd == "live":
-        live(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]), *(float(x) for x in sys.argv[6:]))
     elif cmd == "sample":
         sample(int(sys.argv[2]), sys.argv[3])
     elif cmd == "steady":

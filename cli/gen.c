@@ -339,8 +339,15 @@ sl_err_t sl_gen_config_load(const sl_opts_t *o, sl_gen_config_t *c, char *errstr
     return SL_OK;
 }
 
-/* Sleeps until `due_ns` on CLOCK_MONOTONIC. */
+static uint64_t now_ns(void);
+
+/* Sleeps until `due_ns` on CLOCK_MONOTONIC, but only once it is at least
+ * 1 ms ahead: a sleep per message costs a syscall and a wakeup every 50 us
+ * at 20,000 samples/s (half a core, taken from the worker measured beside
+ * it), so messages go out in bursts of at most 1 ms worth. */
 static void sleep_until(uint64_t due_ns) {
+    if (due_ns < now_ns() + 1000000u)
+        return;
     struct timespec ts = {(time_t)(due_ns / 1000000000u), (long)(due_ns % 1000000000u)};
     while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
         ;

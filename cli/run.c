@@ -1,4 +1,6 @@
-/* run.c - `streamlearn run`: the Kafka worker, its snapshot store and its HTTP probes. */
+/* run.c - `streamlearn run`: the Kafka worker from its flags, with the
+ * snapshot store (--redis), the embedded cluster (--brokers embedded) and the
+ * HTTP endpoints (--http-port); exit status 0, 1 or 2. */
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>

@@ -49,8 +49,9 @@ typedef struct sl_worker_hooks {
                           const int32_t *partitions, size_t n, int64_t *offsets_out);
     /* After each batch's optimizer step (batch_index counts batches run,
      * from 1). The batch's outputs are queued to the producer; some may not
-     * be delivered yet: call sl_worker_drain before taking a snapshot whose
-     * offsets must not run ahead of delivered predictions. */
+     * be delivered yet: a snapshot whose offsets must not run ahead of
+     * delivered predictions takes sl_worker_output_mark now and makes its
+     * offsets durable only once sl_worker_delivered says so (a later call). */
     sl_err_t (*on_batch_done)(void *opaque, sl_worker_t *w, const sl_learner_t *learner,
                               const sl_partoff_t *trained, size_t n, uint64_t batch_index);
     /* About every 200 ms, also while idle (e.g. to notice a rollback or take
@@ -188,6 +189,16 @@ void sl_worker_set_durable(sl_worker_t *w, const sl_partoff_t *durable, size_t n
 /* Waits until every output produced so far is delivered (or timeout_ms
  * passes: SL_ERR_STATE). SL_ERR_KAFKA if a delivery failed. */
 sl_err_t sl_worker_drain(sl_worker_t *w, int timeout_ms);
+
+/* A mark of the outputs produced so far (every batch run until now), for
+ * sl_worker_delivered. Marks only grow. */
+uint64_t sl_worker_output_mark(const sl_worker_t *w);
+
+/* 1 once every output produced before `mark` has been delivered; 0 while
+ * some are in flight, and always 0 after the worker failed (a delivery may
+ * have failed). Does not wait: the worker's loop serves delivery reports
+ * between hook calls, so ask again at a later call. */
+int sl_worker_delivered(const sl_worker_t *w, uint64_t mark);
 
 /* Swaps in `learner` (ownership passes to the worker; the old one is
  * destroyed) between batches, e.g. on rollback. Its model config must match

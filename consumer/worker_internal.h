@@ -53,6 +53,7 @@ typedef struct ticket_part {
  * every message produced for the batch. Tickets are pooled. */
 typedef struct ticket {
     struct ticket *next_free;
+    uint64_t seq; /* opening order, for sl_worker_delivered */
     uint32_t refs;
     int failed; /* a delivery failed: its offsets stay uncommitted */
     size_t n, cap;
@@ -96,6 +97,7 @@ struct sl_worker {
     ticket_t *free_tickets;
     ticket_t **tickets; /* every ticket allocated, for destroy */
     size_t ntickets, tickets_cap;
+    uint64_t ticket_seq; /* the next ticket's seq */
     uint64_t in_flight;
 
     /* partitions */

@@ -170,8 +170,13 @@ static void periodic(sl_worker_t *w, uint64_t now) {
     }
 }
 
-/* Messages into w->fetched: the stash first, else one consume call that
- * waits at most until the batch in hand is due. One clock read per call. */
+/* Messages into w->fetched: the stash first, else what the consumer queue
+ * holds now, else what arrives until the batch in hand is due. A consume
+ * call returns only once it has as many messages as it asked for (or at its
+ * timeout), so the waiting call asks for one message when no batch is open
+ * (its linger starts when that message arrives) and for the rows the open
+ * batch misses otherwise (it runs once full, not at the next fetch's worth).
+ * One clock read per call, two when it waited. */
 static size_t fetch(sl_worker_t *w, uint64_t *now) {
     size_t n = 0;
     *now = sl_now_ms();
@@ -180,20 +185,27 @@ static size_t fetch(sl_worker_t *w, uint64_t *now) {
             w->fetched[n++] = w->stash[w->stash_head++];
         return n;
     }
+    w->last_consumer_poll_ms = *now;
+    ssize_t got = rd_kafka_consume_batch_queue(w->cq, 0, w->fetched, w->fetch_cap);
+    if (got > 0)
+        return (size_t)got;
     int timeout = POLL_MS;
+    size_t want = 1;
     if (w->nmsgs > 0) {
         uint64_t age = *now - w->batch_open_ms;
         timeout = age >= w->c.linger_ms ? 0 : (int)(w->c.linger_ms - age);
         if (timeout > POLL_MS)
             timeout = POLL_MS;
+        size_t rows = sl_batch_rows(w->batch);
+        want = rows < w->c.batch_size ? w->c.batch_size - rows : 1;
+        if (want > w->fetch_cap)
+            want = w->fetch_cap;
     }
-    w->last_consumer_poll_ms = *now;
-    ssize_t got = rd_kafka_consume_batch_queue(w->cq, timeout, w->fetched, w->fetch_cap);
-    if (got > 0)
-        n = (size_t)got;
-    if (timeout > 0 && n < w->fetch_cap)
-        *now = sl_now_ms(); /* the call may have waited */
-    return n;
+    if (timeout == 0)
+        return 0;
+    got = rd_kafka_consume_batch_queue(w->cq, timeout, w->fetched, want);
+    *now = sl_now_ms(); /* the call may have waited */
+    return got > 0 ? (size_t)got : 0;
 }
 
 int sl_worker_poll_once(sl_worker_t *w) {

@@ -131,6 +131,7 @@ ticket_t *sl_worker_ticket_open(sl_worker_t *w) {
         if (err != SL_OK) /* NOMEM; INVAL/STATE cannot happen: add_message checked the order */
             return ticket_fail(w, t, err, sl_err_str(err));
     }
+    t->seq = w->ticket_seq++;
     t->refs = 1;
     return t;
 }
@@ -143,6 +144,19 @@ void sl_worker_ticket_unref(sl_worker_t *w, ticket_t *t) {
             sl_offsets_release(w->offsets, t->parts[i].partition, t->parts[i].gen,
                                t->parts[i].offset);
     ticket_put(w, t);
+}
+
+uint64_t sl_worker_output_mark(const sl_worker_t *w) {
+    return w->ticket_seq;
+}
+
+int sl_worker_delivered(const sl_worker_t *w, uint64_t mark) {
+    if (w->err != SL_OK)
+        return 0;
+    for (size_t i = 0; i < w->ntickets; i++) /* the pool: as many as batches ever in flight */
+        if (w->tickets[i]->refs > 0 && w->tickets[i]->seq < mark)
+            return 0;
+    return 1;
 }
 
 /* ---- commits ---- */

@@ -12,7 +12,8 @@ build=(build-essential cmake pkg-config librdkafka-dev libmsgpack-dev libopenbla
        libhiredis-dev libcmocka-dev libinih-dev libcjson-dev libxxhash-dev
        libmicrohttpd-dev libprotobuf-c-dev protobuf-c-compiler redis-server kcat clang-14
        libclang-rt-14-dev clang-format python3 python3-msgpack python3-numpy python3-yaml
-       yamllint python3-redis python3-torch python3-onnx python3-sklearn)
+       yamllint python3-redis python3-torch python3-onnx python3-sklearn
+       python3-confluent-kafka)
 
 want=("${build[@]}")
 [ "${1:-}" = "--runtime" ] && want=("${runtime[@]}")

@@ -4,10 +4,12 @@
  *
  * Threads: every sl_worker_hooks_t callback runs on the worker's thread and
  * only copies state (sl_learner_copy: memcpy of weights and optimizer state
- * into a reused spare learner) into a job and collects results; the writer
- * serialises the copy (sl_learner_save) and publishes it; the
- * writer thread owns the Redis connection, the lease and the snapshot store
- * after sl_store_start. They meet in a mailbox guarded by `mu`. */
+ * into a reused spare learner) into a job and collects results; it never
+ * waits for deliveries: the job is held until the predictions of the batches
+ * it covers are delivered, then posted. The writer serialises the copy
+ * (sl_learner_save) and publishes it; the writer thread owns the Redis
+ * connection, the lease and the snapshot store after sl_store_start. They
+ * meet in a mailbox guarded by `mu`. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -263,13 +265,61 @@ static sl_err_t note_trained(sl_store_t *s, sl_worker_t *w, const sl_partoff_t *
     return SL_OK;
 }
 
-/* Copies the learner and offsets into a new job for the writer. Returns its
- * id, or 0 when none was queued (nothing new, the writer busy, or failure). */
+/* Drops the held snapshot (superseded, or its lineage moved on): what it
+ * covered is in no job now, so the state is dirty again and a snapshot is
+ * due at once. */
+static void drop_held(sl_store_t *s) {
+    if (!s->holding)
+        return;
+    sl_store_job_clear(&s->held);
+    s->holding = 0;
+    s->dirty = 1;
+    s->batches_since = s->c.every_batches;
+    s->last_snap_ms = 0;
+}
+
+/* Hands the held snapshot to the writer once every prediction of the
+ * batches it covers is delivered: its offsets become durable only then, so
+ * a restart never skips a sample whose prediction was lost, and the worker
+ * never waits for deliveries. Returns the job's id, or 0 when it stays held
+ * (in flight, or the writer busy with an older job) or was dropped. */
+static uint64_t post_held(sl_store_t *s, sl_worker_t *w) {
+    if (!s->holding)
+        return 0;
+    if (s->held.parent != s->version) { /* a publish or a switch since the copy */
+        drop_held(s);
+        return 0;
+    }
+    if (!sl_worker_delivered(w, s->held_mark))
+        return 0;
+    pthread_mutex_lock(&s->mu);
+    if (s->job_state != JOB_NONE || s->have_done || s->sw_learner) {
+        /* the writer has a job or posted a result not yet taken:
+         * apply_results takes it first, then the parent check decides */
+        pthread_mutex_unlock(&s->mu);
+        return 0;
+    }
+    uint64_t id = s->held.id = ++s->job_seq;
+    s->job = s->held;
+    s->job_state = JOB_PENDING;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    memset(&s->held, 0, sizeof s->held);
+    s->holding = 0;
+    return id;
+}
+
+/* Copies the learner and offsets into the held snapshot (post_held sends
+ * it on). Returns its job id if it went to the writer at once, else 0
+ * (held, nothing new, the writer busy, or failure). One snapshot at a time:
+ * none is copied while the writer still has one (waiting for Redis or being
+ * written), so each names the version just published as its parent; while
+ * Redis is down the job in hand is retried and newer state waits for it. */
 static uint64_t queue_snapshot(sl_store_t *s, sl_worker_t *w) {
     pthread_mutex_lock(&s->mu);
-    int busy = s->job_state == JOB_RUNNING;
+    int busy = s->job_state != JOB_NONE;
     pthread_mutex_unlock(&s->mu);
-    if (busy || !s->dirty)
+    if (busy || s->holding || !s->dirty)
         return 0;
     /* The writer posts a finished job's result before it goes idle: take it
      * now, so the new job's parent is the version just published. */
@@ -277,12 +327,6 @@ static uint64_t queue_snapshot(sl_store_t *s, sl_worker_t *w) {
         return 0;
     /* apply_results may have swapped the learner: read the worker's own. */
     const sl_learner_t *learner = sl_worker_learner(w);
-    sl_err_t err = sl_worker_drain(w, DRAIN_TIMEOUT_MS);
-    if (err != SL_OK) {
-        sl_log(SL_LOG_WARN, "snapshot skipped: predictions not yet delivered",
-               SL_STR("error", sl_err_str(err)));
-        return 0;
-    }
     job_t j = {0};
     j.offs = calloc(s->nmap ? s->nmap : 1, sizeof *j.offs);
     pthread_mutex_lock(&s->mu);
@@ -295,8 +339,7 @@ static uint64_t queue_snapshot(sl_store_t *s, sl_worker_t *w) {
     }
     if (!j.copy)
         j.copy = sl_learner_clone(learner);
-    err = j.offs && j.copy ? SL_OK : SL_ERR_NOMEM;
-    if (err != SL_OK) {
+    if (!j.offs || !j.copy) {
         sl_store_job_clear(&j);
         sl_log(SL_LOG_ERROR, "snapshot skipped: out of memory copying the model",
                SL_STR("model", s->name));
@@ -309,25 +352,13 @@ static uint64_t queue_snapshot(sl_store_t *s, sl_worker_t *w) {
     }
     j.n = s->nmap;
     j.parent = s->version;
-    pthread_mutex_lock(&s->mu);
-    if (s->job_state == JOB_RUNNING || s->have_done || s->sw_learner) {
-        /* the writer took the older job or posted a result meanwhile: the
-         * parent may be stale; try again at the next batch */
-        pthread_mutex_unlock(&s->mu);
-        sl_store_job_clear(&j);
-        return 0;
-    }
-    if (s->job_state == JOB_PENDING)
-        sl_store_job_clear(&s->job); /* an older snapshot still waiting for Redis: superseded */
-    j.id = ++s->job_seq;
-    s->job = j;
-    s->job_state = JOB_PENDING;
-    pthread_cond_broadcast(&s->cv);
-    pthread_mutex_unlock(&s->mu);
+    s->held = j;
+    s->holding = 1;
+    s->held_mark = sl_worker_output_mark(w);
     s->batches_since = 0;
     s->last_snap_ms = sl_now_ms();
     s->dirty = 0;
-    return j.id;
+    return post_held(s, w);
 }
 
 static int snapshot_due(const sl_store_t *s) {
@@ -356,6 +387,14 @@ static void wait_writer(sl_store_t *s, uint64_t until_ms) {
 static sl_err_t snapshot_now(sl_store_t *s, sl_worker_t *w) {
     uint64_t deadline = sl_now_ms() + s->c.final_timeout_ms;
     uint64_t id = 0;
+    drop_held(s); /* the final snapshot covers it */
+    /* The worker settled before this hook; outputs a timeout left in flight
+     * get one more wait, since nothing is published ahead of them. */
+    if (sl_worker_drain(w, DRAIN_TIMEOUT_MS) != SL_OK) {
+        sl_log(SL_LOG_WARN, "final snapshot skipped: predictions not yet delivered",
+               SL_STR("model", s->name));
+        return apply_results(s, w);
+    }
     /* queue_snapshot declines while the writer is busy or has just posted a
      * result (taken at the next turn): wait for the writer to move */
     while (s->dirty && sl_now_ms() < deadline) {
@@ -365,7 +404,7 @@ static sl_err_t snapshot_now(sl_store_t *s, sl_worker_t *w) {
         if ((id = queue_snapshot(s, w)) != 0)
             break;
         pthread_mutex_lock(&s->mu);
-        if (s->job_state == JOB_RUNNING && !s->have_done && !s->sw_learner)
+        if (s->job_state != JOB_NONE && !s->have_done && !s->sw_learner)
             wait_writer(s, deadline);
         else
             wait_writer(s, sl_now_ms() + 10); /* declined for another reason: retry soon */
@@ -408,6 +447,8 @@ static sl_err_t hook_batch_done(void *opaque, sl_worker_t *w, const sl_learner_t
     s->batches_since++;
     s->dirty = 1;
     err = apply_results(s, w);
+    if (err == SL_OK)
+        post_held(s, w);
     if (err == SL_OK && snapshot_due(s))
         queue_snapshot(s, w);
     return err;
@@ -420,6 +461,8 @@ static sl_err_t hook_tick(void *opaque, sl_worker_t *w, const sl_learner_t *lear
     sl_err_t err = note_trained(s, w, trained, n);
     if (err == SL_OK)
         err = apply_results(s, w);
+    if (err == SL_OK)
+        post_held(s, w);
     if (err == SL_OK && snapshot_due(s))
         queue_snapshot(s, w);
     return err;
@@ -534,6 +577,7 @@ void sl_store_destroy(sl_store_t *s) {
         sl_lease_release(s->lease, s->redis, err, sizeof err);
     }
     sl_store_job_clear(&s->job);
+    sl_store_job_clear(&s->held);
     sl_learner_destroy(s->spare);
     free(s->done_offs);
     sl_learner_destroy(s->sw_learner);

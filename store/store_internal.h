@@ -51,6 +51,12 @@ struct sl_store {
     uint64_t last_snap_ms;
     int dirty; /* trained since the last snapshot job */
     uint64_t job_seq;
+    /* A snapshot copied at a batch boundary, waiting until the predictions
+     * of the batches it covers are delivered (sl_worker_delivered) before
+     * it goes to the writer. */
+    job_t held;
+    int holding;
+    uint64_t held_mark; /* sl_worker_output_mark when it was copied */
 
     /* shared, under mu */
     pthread_mutex_t mu;

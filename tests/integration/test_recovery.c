@@ -1,9 +1,11 @@
 /* test_recovery.c - the worker with the snapshot store, end to end: kill -9
  * at random points and restart, then the head's samples equal the labelled
  * samples sent and its weights equal an uninterrupted run; a rollback is
- * followed by a running worker; a standby takes over when the trainer dies.
+ * followed by a running worker; a standby takes over when the trainer dies;
+ * a snapshot never makes offsets durable ahead of delivered predictions.
  * The worker runs in child processes: this program re-executes itself with
- * --child (a worker built from consumer/worker.h and store/store.h). */
+ * --child (a worker built from consumer/worker.h and store/store.h); the
+ * last test runs one in-process against a slowed in-process cluster. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -30,6 +32,7 @@
 #include "store/redis.h"
 #include "store/snapshot.h"
 #include "store/store.h"
+#include "tests/support/kafka_env.h"
 #include "tests/support/redis_server.h"
 
 extern char **environ;
@@ -468,6 +471,107 @@ static void test_redis_restart_mid_stream(void **state) {
     sl_redis_destroy(r);
 }
 
+/* Produces samples [first, last) to partition 0 of `topic`, one per message. */
+static void produce_env(sl_kenv_t *e, const char *topic, uint32_t first, uint32_t last) {
+    for (uint32_t i = first; i < last; i++) {
+        float x[DIM], y;
+        sample(i, x, &y);
+        msgpack_sbuffer sb;
+        msgpack_sbuffer_init(&sb);
+        msgpack_packer pk;
+        msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+        msgpack_pack_map(&pk, 2);
+        msgpack_pack_str_with_body(&pk, "x", 1);
+        msgpack_pack_array(&pk, DIM);
+        for (int j = 0; j < DIM; j++)
+            msgpack_pack_float(&pk, x[j]);
+        msgpack_pack_str_with_body(&pk, "y", 1);
+        msgpack_pack_int(&pk, (int)y);
+        assert_int_equal(sl_kenv_produce(e, topic, NULL, sb.data, sb.size), 0);
+        msgpack_sbuffer_destroy(&sb);
+    }
+    assert_int_equal(sl_kenv_flush(e, 30000), 0);
+}
+
+/* Head's next offset of partition 0 (-1 before any version). */
+static int64_t head_offset(sl_snapshot_t *s) {
+    uint64_t head;
+    char err[512];
+    int64_t off = -1;
+    sl_snap_meta_t m;
+    if (sl_snapshot_head(s, &head, err, sizeof err) != SL_OK || !head ||
+        sl_snapshot_meta(s, head, &m, err, sizeof err) != SL_OK)
+        return -1;
+    if (m.n_offsets == 1)
+        off = m.offsets[0].offset;
+    sl_snap_meta_clear(&m);
+    return off;
+}
+
+/* The snapshot's offsets say "every sample before this was predicted": a
+ * restart resumes there, so their predictions must already be on the output
+ * topic when the version is published. With a 300 ms round trip to the
+ * broker, every batch's predictions are still in flight when the next
+ * batch's snapshot is due: at any moment the output topic must hold at
+ * least head's offset of predictions (one per sample, one partition each). */
+static void test_snapshot_offsets_wait_for_deliveries(void **state) {
+    (void)state;
+    sl_kenv_t *e = sl_kenv_new(1, "din:1,dout:1");
+    assert_non_null(e);
+    char err[1024];
+    sl_store_config_t sc = {.redis_url = sl_test_redis_url(server),
+                            .model_name = "deliv",
+                            .topic = "din",
+                            .every_batches = 1,
+                            .lease_ttl_ms = 5000,
+                            .poll_ms = 100};
+    sl_store_t *st = sl_store_new(&sc, err, sizeof err);
+    assert_non_null(st);
+    sl_learner_t *none = NULL;
+    sl_model_config_t mc = {.head = SL_HEAD_LOGISTIC, .dim = DIM};
+    assert_int_equal(sl_store_acquire(st, err, sizeof err), SL_OK);
+    assert_int_equal(sl_store_load(st, &mc, &none, err, sizeof err), SL_ERR_EOF);
+    sl_worker_hooks_t hooks;
+    assert_int_equal(sl_store_start(st, &hooks, err, sizeof err), SL_OK);
+    sl_kworker_t kw;
+    assert_int_equal(sl_kworker_start(&kw, e, "g-deliv", "din", "dout", NULL, DIM, 8, &hooks), 0);
+    sl_redis_t *r;
+    sl_snapshot_t *s = open_store(&r, "deliv");
+    const uint32_t warm = 16, total = warm + 12 * 32;
+    produce_env(e, "din", 0, warm);
+    for (int waited = 0; head_offset(s) < (int64_t)warm && waited < 60000; waited += 50)
+        sleep_ms(50);
+    assert_int_equal(head_offset(s), warm);
+    assert_int_equal(rd_kafka_mock_broker_set_rtt(sl_devkafka_mock(e->dev), 1, 300), 0);
+    uint32_t sent = warm, checked = 0;
+    int64_t last = warm;
+    uint64_t deadline = sl_now_ms() + 60000;
+    while (last < (int64_t)total && sl_now_ms() < deadline) {
+        if (sent < total) {
+            produce_env(e, "din", sent, sent + 32);
+            sent += 32;
+        }
+        int64_t off = head_offset(s), lo = 0, hi = 0;
+        assert_int_equal(rd_kafka_query_watermark_offsets(e->producer, "dout", 0, &lo, &hi, 10000),
+                         0);
+        if (off > hi)
+            fail_msg("head claims %lld samples done, only %lld predictions delivered",
+                     (long long)off, (long long)hi);
+        if (off > last) {
+            checked++;
+            last = off;
+        }
+    }
+    assert_int_equal(last, total);
+    assert_true(checked >= 3); /* versions published while the broker was slow */
+    assert_int_equal(sl_kworker_stop(&kw), SL_OK);
+    sl_kworker_free(&kw);
+    sl_store_destroy(st);
+    sl_snapshot_destroy(s);
+    sl_redis_destroy(r);
+    sl_kenv_destroy(e);
+}
+
 /* After each test: kill -9 any worker a failed assertion left running. */
 static int kill_workers(void **state) {
     (void)state;
@@ -544,6 +648,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test_teardown(test_running_worker_follows_rollback, kill_workers),
         cmocka_unit_test_teardown(test_standby_takes_over_when_trainer_dies, kill_workers),
         cmocka_unit_test_teardown(test_redis_restart_mid_stream, kill_workers),
+        cmocka_unit_test(test_snapshot_offsets_wait_for_deliveries),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,5 +1,6 @@
 /* test_worker.c - the Kafka worker in-process against the mock cluster: outputs,
- * DLQ, commits, broker outage, injected produce/fetch errors, a rebalance, hooks. */
+ * DLQ, commits, broker outage, injected produce/fetch errors, a rebalance,
+ * hooks, the delivery mark hooks wait on. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -391,6 +392,82 @@ static void test_hooks_choose_start_and_gate_commits(void **state) {
     sl_kenv_destroy(e);
 }
 
+/* What hooks saw of sl_worker_output_mark and sl_worker_delivered. */
+typedef struct mark_probe {
+    atomic_int assigned;
+    int have_mark;
+    uint64_t mark, queued; /* the mark, and the outputs queued when it was taken */
+    int waited;            /* delivered said 0 at least once */
+    int early;             /* delivered said 1 while fewer than `queued` were delivered */
+    atomic_int done;       /* delivered said 1 */
+} mark_probe_t;
+
+static void probe_mark(mark_probe_t *p, sl_worker_t *w) {
+    sl_worker_stats_t st = sl_worker_stats(w);
+    if (!p->have_mark) {
+        p->mark = sl_worker_output_mark(w);
+        p->queued = st.samples;
+        p->have_mark = 1;
+    } else if (!atomic_load(&p->done)) {
+        if (!sl_worker_delivered(w, p->mark)) {
+            p->waited = 1;
+            return;
+        }
+        p->early = st.delivered < p->queued;
+        atomic_store(&p->done, 1);
+    }
+}
+
+static sl_err_t mark_assign(void *opaque, sl_worker_t *w, const char *topic,
+                            const int32_t *partitions, size_t n, int64_t *offsets_out) {
+    (void)w, (void)topic, (void)partitions, (void)offsets_out;
+    atomic_fetch_add(&((mark_probe_t *)opaque)->assigned, (int)n);
+    return SL_OK;
+}
+
+static sl_err_t mark_batch(void *opaque, sl_worker_t *w, const sl_learner_t *l,
+                           const sl_partoff_t *trained_, size_t n, uint64_t batch) {
+    (void)l, (void)trained_, (void)n, (void)batch;
+    probe_mark(opaque, w);
+    return SL_OK;
+}
+
+static sl_err_t mark_tick(void *opaque, sl_worker_t *w, const sl_learner_t *l,
+                          const sl_partoff_t *trained_, size_t n) {
+    (void)l, (void)trained_, (void)n;
+    if (((mark_probe_t *)opaque)->have_mark)
+        probe_mark(opaque, w);
+    return SL_OK;
+}
+
+/* A mark taken after a batch is not "delivered" while that batch's outputs
+ * wait on a slow broker (300 ms round trip), and is once they all arrived. */
+static void test_delivered_mark_waits_for_outputs(void **state) {
+    (void)state;
+    sl_kenv_t *e = sl_kenv_new(1, "in:1,out:1");
+    assert_non_null(e);
+    mark_probe_t *p = calloc(1, sizeof *p);
+    sl_worker_hooks_t h = {
+        .opaque = p, .on_assign = mark_assign, .on_batch_done = mark_batch, .on_tick = mark_tick};
+    sl_kworker_t kw;
+    assert_int_equal(sl_kworker_start(&kw, e, "g-mark", "in", "out", NULL, DIM, 8, &h), 0);
+    uint64_t deadline = sl_now_ms() + WAIT_MS;
+    while (atomic_load(&p->assigned) < 1 && sl_now_ms() < deadline)
+        usleep(20000);
+    assert_int_equal(rd_kafka_mock_broker_set_rtt(sl_devkafka_mock(e->dev), 1, 300), 0);
+    produce_range(e, "in", 0, 40);
+    while (!atomic_load(&p->done) && sl_now_ms() < deadline)
+        usleep(20000);
+    assert_int_equal(sl_kworker_stop(&kw), 0);
+    assert_true(atomic_load(&p->done));
+    assert_true(p->queued >= 8);
+    assert_true(p->waited);
+    assert_false(p->early);
+    sl_kworker_free(&kw);
+    free(p);
+    sl_kenv_destroy(e);
+}
+
 static void test_bad_kafka_property_is_config_error(void **state) {
     (void)state;
     static const sl_kconf_prop_t props[] = {{"foo.bar", "1"}};
@@ -423,6 +500,7 @@ int main(void) {
         cmocka_unit_test(test_hooks_choose_start_and_gate_commits),
         cmocka_unit_test(test_survives_broker_down_and_injected_errors),
         cmocka_unit_test(test_rebalance_join_and_leave),
+        cmocka_unit_test(test_delivered_mark_waits_for_outputs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
