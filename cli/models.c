@@ -103,7 +103,9 @@ static cJSON *scaler_json(models_t *m, const sl_snap_meta_t *meta, int full) {
     char err[512];
     if (sl_snapshot_read_blob(m->snap, meta, &blob, &len, err, sizeof err) != SL_OK)
         return NULL;
-    sl_learner_t *l = sl_learner_load(blob, len, NULL, NULL, err, sizeof err);
+    (void)len;
+    sl_learner_t *l =
+        sl_learner_load(blob, (size_t)sl_snap_meta_model_len(meta), NULL, NULL, err, sizeof err);
     free(blob);
     if (!l)
         return NULL;

@@ -144,6 +144,75 @@ static sl_partoff_t *topic_offsets(const sl_store_t *s, const sl_snap_meta_t *m,
     return out;
 }
 
+sl_err_t sl_store_add_section(sl_store_t *s, const sl_store_section_source_t *src, char *errstr,
+                              size_t errstr_size) {
+    size_t nl = src->name ? strlen(src->name) : 0;
+    int ok = nl >= 1 && nl <= SL_SNAP_SECTION_NAME_MAX && src->save && src->restore &&
+             strspn(src->name, "abcdefghijklmnopqrstuvwxyz0123456789_") == nl;
+    for (size_t i = 0; ok && i < s->n_sources; i++)
+        ok = strcmp(s->sources[i].name, src->name) != 0;
+    if (!ok) {
+        sl_errstr_set(errstr, errstr_size,
+                      "snapshot section \"%s\": needs a new name of 1-%d bytes of [a-z0-9_] and "
+                      "both calls",
+                      src->name ? src->name : "(null)", SL_SNAP_SECTION_NAME_MAX);
+        return SL_ERR_INVAL;
+    }
+    section_source_t *n = realloc(s->sources, (s->n_sources + 1) * sizeof *n);
+    if (!n) {
+        sl_errstr_set(errstr, errstr_size, "out of memory adding snapshot section \"%s\"",
+                      src->name);
+        return SL_ERR_NOMEM;
+    }
+    s->sources = n;
+    snprintf(n[s->n_sources].name, sizeof n[s->n_sources].name, "%s", src->name);
+    n[s->n_sources].src = *src;
+    n[s->n_sources].src.name = n[s->n_sources].name;
+    s->n_sources++;
+    return SL_OK;
+}
+
+/* Gives every section source its part of version m (data NULL when m has
+ * none). The first error is returned, with errstr naming the section. */
+static sl_err_t restore_sections(sl_store_t *s, const sl_snap_meta_t *m, char *errstr,
+                                 size_t errstr_size) {
+    for (size_t i = 0; i < s->n_sources; i++) {
+        const uint8_t *data = NULL;
+        size_t len = 0;
+        if (!sl_snap_meta_section(m, s->sources[i].name, &data, &len))
+            data = NULL, len = 0;
+        sl_err_t err = s->sources[i].src.restore(s->sources[i].src.opaque, m->version, data, len);
+        if (err != SL_OK) {
+            sl_errstr_set(errstr, errstr_size,
+                          "version %" PRIu64 " of model \"%s\": its \"%s\" state: %s", m->version,
+                          s->name, s->sources[i].name, sl_err_str(err));
+            return err;
+        }
+    }
+    return SL_OK;
+}
+
+/* Asks every section source for its state, into j. SL_OK, or the first
+ * source's error (j's sections so far are freed with the job). */
+static sl_err_t save_sections(sl_store_t *s, job_t *j) {
+    if (s->n_sources == 0)
+        return SL_OK;
+    j->sections = calloc(s->n_sources, sizeof *j->sections);
+    if (!j->sections)
+        return SL_ERR_NOMEM;
+    for (size_t i = 0; i < s->n_sources; i++) {
+        uint8_t *data = NULL;
+        size_t len = 0;
+        sl_err_t err = s->sources[i].src.save(s->sources[i].src.opaque, &data, &len);
+        if (err != SL_OK) {
+            free(data);
+            return err;
+        }
+        j->sections[j->n_sections++] = (sl_snap_section_t){s->sources[i].name, data, len};
+    }
+    return SL_OK;
+}
+
 sl_err_t sl_store_load(sl_store_t *s, const sl_model_config_t *expect, sl_learner_t **learner,
                        char *errstr, size_t errstr_size) {
     sl_snap_meta_t m;
@@ -167,6 +236,12 @@ sl_err_t sl_store_load(sl_store_t *s, const sl_model_config_t *expect, sl_learne
         sl_snap_meta_clear(&m);
         sl_errstr_set(errstr, errstr_size, "out of memory loading offsets");
         return SL_ERR_NOMEM;
+    }
+    if ((err = restore_sections(s, &m, errstr, errstr_size)) != SL_OK) {
+        sl_learner_destroy(*learner);
+        *learner = NULL;
+        sl_snap_meta_clear(&m);
+        return err;
     }
     s->version = s->known_head = m.version;
     pthread_mutex_lock(&s->mu);
@@ -215,6 +290,14 @@ static sl_err_t apply_results(sl_store_t *s, sl_worker_t *w) {
         size_t n = 0;
         sl_partoff_t *offs = rewind ? topic_offsets(s, &m, &n) : NULL;
         sl_err_t err = rewind && !offs ? SL_ERR_NOMEM : sl_worker_replace_learner(w, l, offs, n);
+        char why[512] = "";
+        if (err == SL_OK && (err = restore_sections(s, &m, why, sizeof why)) != SL_OK) {
+            /* the learner is the worker's now, its companions' state is not: stop */
+            free(offs);
+            sl_snap_meta_clear(&m);
+            sl_worker_fail(w, err, "%s", why);
+            return err;
+        }
         if (err != SL_OK) {
             sl_log(SL_LOG_ERROR, "cannot switch to the new head", SL_STR("model", s->name),
                    SL_U64("version", m.version), SL_STR("error", sl_err_str(err)));
@@ -343,6 +426,13 @@ static uint64_t queue_snapshot(sl_store_t *s, sl_worker_t *w) {
         sl_store_job_clear(&j);
         sl_log(SL_LOG_ERROR, "snapshot skipped: out of memory copying the model",
                SL_STR("model", s->name));
+        return 0;
+    }
+    sl_err_t serr = save_sections(s, &j);
+    if (serr != SL_OK) {
+        sl_store_job_clear(&j);
+        sl_log(SL_LOG_ERROR, "snapshot skipped: a section's state could not be saved",
+               SL_STR("model", s->name), SL_STR("error", sl_err_str(serr)));
         return 0;
     }
     for (size_t i = 0; i < s->nmap; i++) {
@@ -588,6 +678,7 @@ void sl_store_destroy(sl_store_t *s) {
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);
     free(s->map);
+    free(s->sources);
     free(s->url);
     free(s->name);
     free(s->topic);

@@ -84,7 +84,33 @@ void sl_snap_meta_clear(sl_snap_meta_t *m) {
     free(m->metrics);
     free(m->origin);
     free(m->offsets);
+    free(m->annotations);
+    free(m->parts);
+    free(m->section_data);
     memset(m, 0, sizeof *m);
+}
+
+int sl_snap_meta_section(const sl_snap_meta_t *m, const char *name, const uint8_t **data,
+                         size_t *len) {
+    if (!m->section_data)
+        return 0;
+    uint64_t off = 0;
+    for (size_t i = 0; i < m->n_parts; i++) {
+        if (!strcmp(m->parts[i].name, name)) {
+            *data = m->section_data + off;
+            *len = (size_t)m->parts[i].len;
+            return 1;
+        }
+        off += m->parts[i].len;
+    }
+    return 0;
+}
+
+uint64_t sl_snap_meta_model_len(const sl_snap_meta_t *m) {
+    uint64_t n = m->size;
+    for (size_t i = 0; i < m->n_parts; i++)
+        n -= m->parts[i].len < n ? m->parts[i].len : n;
+    return n;
 }
 
 sl_snapshot_t *sl_snapshot_new(sl_redis_t *r, const char *name, const sl_snapshot_opts_t *opts,
@@ -170,6 +196,50 @@ static char *offsets_json(const sl_snap_offset_t *offsets, size_t n) {
     return text;
 }
 
+/* The sections' layout as stored in the metadata: [{"name":..., "bytes":...}]. */
+static char *sections_json(const sl_snap_section_t *sec, size_t n) {
+    cJSON *arr = cJSON_CreateArray();
+    for (size_t i = 0; arr && i < n; i++) {
+        cJSON *o = cJSON_CreateObject();
+        if (!o || !cJSON_AddItemToArray(arr, o) ||
+            !cJSON_AddStringToObject(o, "name", sec[i].name) ||
+            !cJSON_AddNumberToObject(o, "bytes", (double)sec[i].len)) {
+            cJSON_Delete(arr);
+            return NULL;
+        }
+    }
+    char *text = arr ? cJSON_PrintUnformatted(arr) : NULL;
+    cJSON_Delete(arr);
+    return text;
+}
+
+static sl_err_t check_sections(const sl_snap_write_t *w, size_t *total, char *errstr,
+                               size_t errstr_size) {
+    *total = w->len;
+    for (size_t i = 0; i < w->n_sections; i++) {
+        const char *name = w->sections[i].name;
+        size_t nl = name ? strlen(name) : 0;
+        int ok = nl >= 1 && nl <= SL_SNAP_SECTION_NAME_MAX &&
+                 strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789_") == nl &&
+                 (w->sections[i].data || w->sections[i].len == 0);
+        for (size_t j = 0; ok && j < i; j++)
+            ok = strcmp(w->sections[j].name, name) != 0;
+        if (!ok) {
+            sl_errstr_set(errstr, errstr_size,
+                          "snapshot section %zu (\"%s\"): a name of 1-%d bytes of [a-z0-9_], "
+                          "unique in the version, is required",
+                          i, name ? name : "(null)", SL_SNAP_SECTION_NAME_MAX);
+            return SL_ERR_INVAL;
+        }
+        if (w->sections[i].len > SIZE_MAX - *total) {
+            sl_errstr_set(errstr, errstr_size, "snapshot sections too large");
+            return SL_ERR_INVAL;
+        }
+        *total += w->sections[i].len;
+    }
+    return SL_OK;
+}
+
 static sl_err_t stage_chunks(sl_snapshot_t *s, const sl_snap_write_t *w, uint64_t v,
                              uint32_t nchunks, const char *ttl, char *errstr, size_t errstr_size) {
     char key[SL_KEYS_MAX];
@@ -206,7 +276,10 @@ static sl_err_t stage_meta(sl_snapshot_t *s, const sl_snap_write_t *w, uint64_t 
     snprintf(created_ms, sizeof created_ms, "%" PRIu64, now);
     snprintf(checksum, sizeof checksum, "%016" PRIx64, (uint64_t)XXH64(w->blob, w->len, 0));
     char *offsets = offsets_json(w->offsets, w->n_offsets);
-    if (!offsets) {
+    char *sections = sections_json(w->sections, w->n_sections);
+    if (!offsets || !sections) {
+        free(offsets);
+        free(sections);
         sl_errstr_set(errstr, errstr_size, "out of memory encoding offsets of version %" PRIu64, v);
         return SL_ERR_NOMEM;
     }
@@ -225,10 +298,13 @@ static sl_err_t stage_meta(sl_snapshot_t *s, const sl_snap_write_t *w, uint64_t 
                           "config",      w->config ? w->config : "{}",
                           "metrics",     w->metrics ? w->metrics : "{}",
                           "origin",      w->origin ? w->origin : "worker",
-                          "offsets",     offsets};
+                          "offsets",     offsets,
+                          "sections",    sections,
+                          "annotations", w->annotations ? w->annotations : "{}"};
     sl_err_t err = sl_snapshot_call_int(s, NULL, errstr, errstr_size,
                                         (int)(sizeof argv / sizeof argv[0]), argv);
     free(offsets);
+    free(sections);
     if (err != SL_OK)
         return err;
     const char *expire[] = {"PEXPIRE", key, ttl};
@@ -290,11 +366,48 @@ static sl_err_t run_publish(sl_snapshot_t *s, const sl_snap_write_t *w, uint64_t
     return err;
 }
 
+static sl_err_t publish_blob(sl_snapshot_t *s, const sl_snap_write_t *w,
+                             sl_publish_status_t *status, uint64_t *version, uint64_t *head,
+                             char *errstr, size_t errstr_size);
+
 sl_err_t sl_snapshot_publish(sl_snapshot_t *s, const sl_snap_write_t *w,
                              sl_publish_status_t *status, uint64_t *version, uint64_t *head,
                              char *errstr, size_t errstr_size) {
     *status = SL_PUBLISH_STALE;
     *version = 0;
+    size_t total;
+    sl_err_t err = check_sections(w, &total, errstr, errstr_size);
+    if (err != SL_OK)
+        return err;
+    if (w->n_sections > 0) {
+        /* stored as one blob: the model's state, then each section's bytes */
+        uint8_t *all = malloc(total ? total : 1);
+        if (!all) {
+            sl_errstr_set(errstr, errstr_size, "out of memory joining %zu snapshot sections",
+                          w->n_sections);
+            return SL_ERR_NOMEM;
+        }
+        memcpy(all, w->blob, w->len);
+        size_t off = w->len;
+        for (size_t i = 0; i < w->n_sections; i++) {
+            if (w->sections[i].len)
+                memcpy(all + off, w->sections[i].data, w->sections[i].len);
+            off += w->sections[i].len;
+        }
+        sl_snap_write_t joined = *w;
+        joined.blob = all;
+        joined.len = total;
+        err = publish_blob(s, &joined, status, version, head, errstr, errstr_size);
+        free(all);
+        return err;
+    }
+    return publish_blob(s, w, status, version, head, errstr, errstr_size);
+}
+
+/* sl_snapshot_publish of w->blob as the whole stored blob (sections already in it). */
+static sl_err_t publish_blob(sl_snapshot_t *s, const sl_snap_write_t *w,
+                             sl_publish_status_t *status, uint64_t *version, uint64_t *head,
+                             char *errstr, size_t errstr_size) {
     uint64_t nchunks64 = (w->len + s->opts.chunk_bytes - 1) / s->opts.chunk_bytes;
     if (nchunks64 == 0 || nchunks64 > UINT32_MAX) {
         sl_errstr_set(errstr, errstr_size, "snapshot of %zu bytes: cannot be chunked", w->len);

@@ -23,6 +23,24 @@ typedef struct sl_snap_offset {
     int64_t offset;
 } sl_snap_offset_t;
 
+/* A named part of a version stored beside the model's state: the state of
+ * what learns with the model (the delayed-label join, the guard), written and
+ * restored with it. Names are 1-31 bytes of [a-z0-9_], unique within a
+ * version. Borrowed by sl_snap_write_t. */
+#define SL_SNAP_SECTION_NAME_MAX 31
+typedef struct sl_snap_section {
+    const char *name;
+    const uint8_t *data;
+    size_t len;
+} sl_snap_section_t;
+
+/* Where a stored section lies: the stored blob is the model's state followed
+ * by the sections' bytes in order. Plain data. */
+typedef struct sl_snap_part {
+    char name[SL_SNAP_SECTION_NAME_MAX + 1];
+    uint64_t len;
+} sl_snap_part_t;
+
 /* A version's metadata as stored. Strings and arrays are malloc'd and owned
  * by the struct: release with sl_snap_meta_clear. */
 typedef struct sl_snap_meta {
@@ -37,7 +55,23 @@ typedef struct sl_snap_meta {
     char *origin;      /* "worker", "import", ... */
     sl_snap_offset_t *offsets;
     size_t n_offsets;
+    char *annotations;     /* JSON object text ("{}" for versions written without) */
+    sl_snap_part_t *parts; /* the sections' layout (NULL/0 for a version without) */
+    size_t n_parts;
+    /* Filled by sl_snapshot_load and sl_snapshot_load_head only: the sections' bytes, in
+     * `parts` order (read them with sl_snap_meta_section). */
+    uint8_t *section_data;
 } sl_snap_meta_t;
+
+/* Finds section `name` of a loaded version: 1 with *data and *len pointing into
+ * m (valid until sl_snap_meta_clear), 0 when the version has none of that
+ * name (or m was not filled by a load). */
+int sl_snap_meta_section(const sl_snap_meta_t *m, const char *name, const uint8_t **data,
+                         size_t *len);
+
+/* Bytes of the model's state at the start of the stored blob (m->size
+ * minus the sections'). */
+uint64_t sl_snap_meta_model_len(const sl_snap_meta_t *m);
 
 /* Frees what m owns and zeroes it; NULL is a no-op. */
 void sl_snap_meta_clear(sl_snap_meta_t *m);
@@ -71,6 +105,9 @@ typedef struct sl_snap_write {
     const char *origin;  /* NULL = "worker" */
     const sl_snap_offset_t *offsets;
     size_t n_offsets;
+    const sl_snap_section_t *sections; /* stored after the blob, checksummed with it */
+    size_t n_sections;
+    const char *annotations; /* JSON object text (e.g. {"good": true}); NULL = "{}" */
     const char *lease_token; /* NULL: no lease check (operator tools) */
     uint64_t version_floor;  /* the new number is above this and above parent
                               * (keeps numbers growing if Redis lost its counter) */
@@ -120,7 +157,8 @@ sl_err_t sl_snapshot_is_indexed(sl_snapshot_t *s, uint64_t v, int *yes, char *er
 sl_err_t sl_snapshot_meta(sl_snapshot_t *s, uint64_t v, sl_snap_meta_t *m, char *errstr,
                           size_t errstr_size);
 
-/* Reads and verifies version m->version's blob: every chunk present
+/* Reads and verifies version m->version's stored blob (the model's state
+ * followed by any sections: sl_snap_meta_model_len bytes are the model's): every chunk present
  * (SL_ERR_TRUNCATED naming the missing or short chunk key otherwise), total
  * size as recorded (SL_ERR_TRUNCATED), xxh64 as recorded (SL_ERR_CHECKSUM).
  * On SL_OK *blob (malloc'd, caller frees) holds *len bytes. */
@@ -141,7 +179,8 @@ sl_err_t sl_snapshot_load_head(sl_snapshot_t *s, const sl_model_config_t *expect
                                sl_learner_t **learner, sl_snap_meta_t *m, char *errstr,
                                size_t errstr_size);
 
-/* Loads version v as a learner (verified as above, no fallback). */
+/* Loads version v as a learner (verified as above, no fallback); m gets its
+ * metadata and its sections' bytes (sl_snap_meta_section). */
 sl_err_t sl_snapshot_load(sl_snapshot_t *s, uint64_t v, const sl_model_config_t *expect,
                           sl_learner_t **learner, sl_snap_meta_t *m, char *errstr,
                           size_t errstr_size);

@@ -54,6 +54,49 @@ static sl_err_t field_str(const redisReply *rep, const char *key, const char *fi
     return SL_OK;
 }
 
+/* The "sections" field: [{"name": "...", "bytes": N}, ...], whose sizes must
+ * fit within the recorded blob size. */
+static sl_err_t parse_sections(const char *text, const char *key, sl_snap_meta_t *m, char *errstr,
+                               size_t errstr_size) {
+    cJSON *arr = cJSON_Parse(text);
+    if (!arr || !cJSON_IsArray(arr)) {
+        cJSON_Delete(arr);
+        sl_errstr_set(errstr, errstr_size, "metadata %s: field \"sections\" is not a JSON array",
+                      key);
+        return SL_ERR_DECODE;
+    }
+    size_t n = (size_t)cJSON_GetArraySize(arr);
+    m->parts = n ? calloc(n, sizeof *m->parts) : NULL;
+    if (n && !m->parts) {
+        cJSON_Delete(arr);
+        sl_errstr_set(errstr, errstr_size, "out of memory reading %s", key);
+        return SL_ERR_NOMEM;
+    }
+    uint64_t sum = 0;
+    for (size_t i = 0; i < n; i++) {
+        const cJSON *o = cJSON_GetArrayItem(arr, (int)i);
+        const cJSON *name = cJSON_GetObjectItemCaseSensitive(o, "name");
+        const cJSON *bytes = cJSON_GetObjectItemCaseSensitive(o, "bytes");
+        if (!cJSON_IsString(name) || strlen(name->valuestring) == 0 ||
+            strlen(name->valuestring) > SL_SNAP_SECTION_NAME_MAX || !cJSON_IsNumber(bytes) ||
+            bytes->valuedouble < 0 || bytes->valuedouble > (double)m->size ||
+            (double)sum + bytes->valuedouble > (double)m->size) {
+            cJSON_Delete(arr);
+            sl_errstr_set(errstr, errstr_size,
+                          "metadata %s: field \"sections\": entry %zu is not a name and a size "
+                          "within the blob's %" PRIu64 " bytes",
+                          key, i, m->size);
+            return SL_ERR_DECODE;
+        }
+        snprintf(m->parts[i].name, sizeof m->parts[i].name, "%s", name->valuestring);
+        m->parts[i].len = (uint64_t)bytes->valuedouble;
+        sum += m->parts[i].len;
+    }
+    m->n_parts = n;
+    cJSON_Delete(arr);
+    return SL_OK;
+}
+
 static sl_err_t parse_offsets(const char *text, const char *key, sl_snap_meta_t *m, char *errstr,
                               size_t errstr_size) {
     cJSON *arr = cJSON_Parse(text);
@@ -157,6 +200,17 @@ static sl_err_t parse_meta(const redisReply *rep, const char *key, uint64_t v, s
     if (err == SL_OK)
         err = parse_offsets(offsets, key, m, errstr, errstr_size);
     free(offsets);
+    /* annotations and sections came later: a version without them has none */
+    if (err == SL_OK)
+        err = hash_field(rep, "annotations")
+                  ? field_str(rep, key, "annotations", &m->annotations, errstr, errstr_size)
+                  : ((m->annotations = strdup("{}")) ? SL_OK : SL_ERR_NOMEM);
+    char *sections = NULL;
+    if (err == SL_OK && hash_field(rep, "sections"))
+        err = field_str(rep, key, "sections", &sections, errstr, errstr_size);
+    if (err == SL_OK && sections)
+        err = parse_sections(sections, key, m, errstr, errstr_size);
+    free(sections);
     return err;
 }
 
@@ -372,9 +426,19 @@ sl_err_t sl_snapshot_load(sl_snapshot_t *s, uint64_t v, const sl_model_config_t 
     uint8_t *blob = NULL;
     size_t len = 0;
     err = sl_snapshot_read_blob(s, m, &blob, &len, errstr, errstr_size);
+    size_t model_len = (size_t)sl_snap_meta_model_len(m);
+    if (err == SL_OK && m->n_parts > 0) { /* the sections, kept with the metadata */
+        m->section_data = malloc(len - model_len ? len - model_len : 1);
+        if (m->section_data)
+            memcpy(m->section_data, blob + model_len, len - model_len);
+        else
+            err = SL_ERR_NOMEM;
+        if (err != SL_OK)
+            sl_errstr_set(errstr, errstr_size, "out of memory reading version %" PRIu64, v);
+    }
     if (err == SL_OK) {
         char why[400];
-        *learner = sl_learner_load(blob, len, expect, &err, why, sizeof why);
+        *learner = sl_learner_load(blob, model_len, expect, &err, why, sizeof why);
         if (!*learner)
             sl_errstr_set(errstr, errstr_size, "version %" PRIu64 " of model \"%s\": %s", v,
                           s->name, why);

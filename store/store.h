@@ -62,6 +62,29 @@ sl_err_t sl_store_acquire(sl_store_t *s, char *errstr, size_t errstr_size);
 sl_err_t sl_store_load(sl_store_t *s, const sl_model_config_t *expect, sl_learner_t **learner,
                        char *errstr, size_t errstr_size);
 
+/* A part of the worker's state saved with every version beside the model (a
+ * snapshot section, e.g. the delayed-label join or the guard) and given back
+ * when a version is loaded. Both calls run on the thread that drives the
+ * store: save on the worker thread at the batch boundary where a snapshot is
+ * copied (fills *data with malloc'd bytes the store frees, or *data NULL and
+ * *len 0 to store an empty section); restore from sl_store_load (the caller's
+ * thread) and, on the worker thread, whenever the worker switches to another
+ * version (a rollback or another writer's head), with that version's bytes or
+ * data NULL when it has no such section (start fresh). An error from save
+ * skips that snapshot (logged); from restore it fails the load or stops the
+ * worker. */
+typedef struct sl_store_section_source {
+    const char *name; /* [a-z0-9_]{1,31}; copied */
+    void *opaque;
+    sl_err_t (*save)(void *opaque, uint8_t **data, size_t *len);
+    sl_err_t (*restore)(void *opaque, uint64_t version, const uint8_t *data, size_t len);
+} sl_store_section_source_t;
+
+/* Adds a section source (before sl_store_load). SL_ERR_INVAL for a bad or
+ * repeated name (errstr says which), SL_ERR_NOMEM. */
+sl_err_t sl_store_add_section(sl_store_t *s, const sl_store_section_source_t *src, char *errstr,
+                              size_t errstr_size);
+
 /* Starts the background writer (its own Redis connection) and fills *hooks
  * for sl_worker_config_t.hooks. Call after sl_store_acquire/sl_store_load
  * (a follower: after sl_store_load only; its hooks only follow head).

@@ -22,7 +22,15 @@ typedef struct job {
     uint64_t step, samples, parent, version_floor;
     sl_snap_offset_t *offs;
     size_t n;
+    sl_snap_section_t *sections; /* names borrowed from the sources; data malloc'd */
+    size_t n_sections;
 } job_t;
+
+/* A registered section source (sl_store_add_section). */
+typedef struct section_source {
+    char name[SL_SNAP_SECTION_NAME_MAX + 1];
+    sl_store_section_source_t src;
+} section_source_t;
 
 /* Records that `version` (with `parent`) is now served in st->lineage; called
  * with mu held. A version whose parent is the newest entry extends the chain;
@@ -40,6 +48,9 @@ struct sl_store {
     sl_model_config_t expect;
     int have_expect;
     atomic_int cancel;
+
+    section_source_t *sources; /* set before start; read by the worker thread */
+    size_t n_sources;
 
     /* worker thread only */
     uint64_t version;    /* what the weights descend from; parent of the next snapshot */

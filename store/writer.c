@@ -17,6 +17,9 @@ void sl_store_job_clear(job_t *j) {
     free(j->config);
     free(j->metrics);
     free(j->offs);
+    for (size_t i = 0; i < j->n_sections; i++)
+        free((void *)j->sections[i].data);
+    free(j->sections);
     memset(j, 0, sizeof *j);
 }
 
@@ -176,6 +179,8 @@ static int run_job(sl_store_t *s, job_t *j) {
                          .metrics = j->metrics,
                          .offsets = j->offs,
                          .n_offsets = j->n,
+                         .sections = j->sections,
+                         .n_sections = j->n_sections,
                          .lease_token = sl_lease_token(s->lease),
                          .version_floor = j->version_floor};
     /* The offsets to report as durable, made before publishing: a version

@@ -19,6 +19,7 @@
 #include "store/lease.h"
 #include "store/redis.h"
 #include "store/snapshot.h"
+#include "store/store.h"
 #include "tests/support/redis_server.h"
 
 static sl_test_redis_t *server;
@@ -722,6 +723,190 @@ static int teardown(void **state) {
     return 0;
 }
 
+/* Publishes l with sections and annotations; returns the new version. */
+static uint64_t publish_with_sections(ctx_t *c, sl_learner_t *l, uint64_t parent,
+                                      const sl_snap_section_t *sec, size_t n,
+                                      const char *annotations) {
+    uint8_t *blob;
+    size_t len;
+    assert_int_equal(sl_learner_save(l, &blob, &len), SL_OK);
+    sl_snap_write_t w = {.blob = blob,
+                         .len = len,
+                         .parent = parent,
+                         .sections = sec,
+                         .n_sections = n,
+                         .annotations = annotations};
+    sl_publish_status_t st;
+    char err[512];
+    uint64_t v = 0;
+    if (sl_snapshot_publish(c->s, &w, &st, &v, NULL, err, sizeof err) != SL_OK)
+        fail_msg("publish: %s", err);
+    assert_int_equal(st, SL_PUBLISH_DONE);
+    free(blob);
+    return v;
+}
+
+static void test_sections_and_annotations_round_trip(void **state) {
+    (void)state;
+    ctx_t *c = ctx_new(700, 0); /* small chunks: the sections straddle chunk boundaries */
+    sl_learner_t *l = trained_learner(40, 3);
+    uint8_t a[1500], b[3] = {7, 8, 9};
+    for (size_t i = 0; i < sizeof a; i++)
+        a[i] = (uint8_t)(i * 31 + 5);
+    sl_snap_section_t sec[3] = {{"join", a, sizeof a}, {"empty", NULL, 0}, {"guard_2", b, 3}};
+    uint64_t v = publish_with_sections(c, l, 0, sec, 3, "{\"good\":true}");
+    /* a version written without either */
+    uint64_t v2 = 0;
+    assert_int_equal(publish(c, l, v, NULL, &v2), SL_PUBLISH_DONE);
+
+    sl_learner_t *back;
+    sl_snap_meta_t m;
+    char err[512];
+    assert_int_equal(sl_snapshot_load(c->s, v, NULL, &back, &m, err, sizeof err), SL_OK);
+    assert_same_state(l, back);
+    assert_int_equal(m.n_parts, 3);
+    const uint8_t *d;
+    size_t n;
+    assert_true(sl_snap_meta_section(&m, "join", &d, &n));
+    assert_int_equal(n, sizeof a);
+    assert_memory_equal(d, a, sizeof a);
+    assert_true(sl_snap_meta_section(&m, "empty", &d, &n));
+    assert_int_equal(n, 0);
+    assert_true(sl_snap_meta_section(&m, "guard_2", &d, &n));
+    assert_int_equal(n, 3);
+    assert_memory_equal(d, b, 3);
+    assert_false(sl_snap_meta_section(&m, "other", &d, &n));
+    assert_int_equal(sl_snap_meta_model_len(&m) + sizeof a + 3, m.size);
+    cJSON *ann = cJSON_Parse(m.annotations);
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(ann, "good")));
+    cJSON_Delete(ann);
+    sl_snap_meta_clear(&m);
+    sl_learner_destroy(back);
+
+    assert_int_equal(sl_snapshot_load(c->s, v2, NULL, &back, &m, err, sizeof err), SL_OK);
+    assert_int_equal(m.n_parts, 0);
+    assert_false(sl_snap_meta_section(&m, "join", &d, &n));
+    assert_string_equal(m.annotations, "{}");
+    assert_int_equal(sl_snap_meta_model_len(&m), m.size);
+    sl_snap_meta_clear(&m);
+    sl_learner_destroy(back);
+
+    /* the checksum covers the sections: a flipped byte in the last chunk is caught */
+    sl_snap_meta_t mm;
+    assert_int_equal(sl_snapshot_meta(c->s, v, &mm, err, sizeof err), SL_OK);
+    char key[SL_KEYS_MAX];
+    sl_keys_chunk(key, "m", v, mm.nchunks - 1);
+    const char *set[] = {"SETRANGE", key, "0", "X"};
+    must(c->r, 4, set);
+    assert_int_equal(sl_snapshot_load(c->s, v, NULL, &back, &m, err, sizeof err), SL_ERR_CHECKSUM);
+    sl_snap_meta_clear(&mm);
+    sl_learner_destroy(l);
+    ctx_free(c);
+}
+
+static void test_bad_section_names_refused(void **state) {
+    (void)state;
+    ctx_t *c = ctx_new(0, 0);
+    sl_learner_t *l = trained_learner(4, 1);
+    uint8_t *blob;
+    size_t len;
+    assert_int_equal(sl_learner_save(l, &blob, &len), SL_OK);
+    uint8_t x = 1;
+    const char *bad[] = {"", "Join", "a-b", "0123456789012345678901234567890123", NULL};
+    for (size_t i = 0; i < 5; i++) {
+        sl_snap_section_t sec[2] = {{"ok", &x, 1}, {bad[i], &x, 1}};
+        sl_snap_write_t w = {.blob = blob, .len = len, .sections = sec, .n_sections = 2};
+        sl_publish_status_t st;
+        uint64_t v;
+        char err[512] = "";
+        assert_int_equal(sl_snapshot_publish(c->s, &w, &st, &v, NULL, err, sizeof err),
+                         SL_ERR_INVAL);
+        assert_non_null(strstr(err, "section 1"));
+    }
+    sl_snap_section_t dup[2] = {{"ok", &x, 1}, {"ok", &x, 1}};
+    sl_snap_write_t w = {.blob = blob, .len = len, .sections = dup, .n_sections = 2};
+    sl_publish_status_t st;
+    uint64_t v;
+    char err[512];
+    assert_int_equal(sl_snapshot_publish(c->s, &w, &st, &v, NULL, err, sizeof err), SL_ERR_INVAL);
+    assert_int_equal(head_of(c), 0);
+    free(blob);
+    sl_learner_destroy(l);
+    ctx_free(c);
+}
+
+/* A section source that records what it was given. */
+typedef struct probe {
+    int calls;
+    uint64_t version;
+    int had_data;
+    uint8_t data[16];
+    size_t len;
+    sl_err_t fail_with;
+} probe_t;
+
+static sl_err_t probe_save(void *opaque, uint8_t **data, size_t *len) {
+    (void)opaque;
+    *data = NULL;
+    *len = 0;
+    return SL_OK;
+}
+
+static sl_err_t probe_restore(void *opaque, uint64_t version, const uint8_t *data, size_t len) {
+    probe_t *p = opaque;
+    p->calls++;
+    p->version = version;
+    p->had_data = data != NULL;
+    p->len = len < sizeof p->data ? len : sizeof p->data;
+    if (data)
+        memcpy(p->data, data, p->len);
+    return p->fail_with;
+}
+
+static void test_store_load_restores_sections(void **state) {
+    (void)state;
+    ctx_t *c = ctx_new(0, 0);
+    sl_learner_t *l = trained_learner(4, 1);
+    uint8_t j[5] = {1, 2, 3, 4, 5};
+    sl_snap_section_t sec[1] = {{"join", j, 5}};
+    uint64_t v = publish_with_sections(c, l, 0, sec, 1, NULL);
+    sl_store_config_t sc = {
+        .redis_url = sl_test_redis_url(server), .model_name = "m", .topic = "in"};
+    char err[512];
+    probe_t pj = {0}, pg = {0};
+    sl_store_t *st = sl_store_new(&sc, err, sizeof err);
+    assert_non_null(st);
+    sl_store_section_source_t sj = {"join", &pj, probe_save, probe_restore};
+    sl_store_section_source_t sg = {"guard", &pg, probe_save, probe_restore};
+    assert_int_equal(sl_store_add_section(st, &sj, err, sizeof err), SL_OK);
+    assert_int_equal(sl_store_add_section(st, &sg, err, sizeof err), SL_OK);
+    assert_int_equal(sl_store_add_section(st, &sj, err, sizeof err), SL_ERR_INVAL);
+    sl_learner_t *back = NULL;
+    assert_int_equal(sl_store_load(st, NULL, &back, err, sizeof err), SL_OK);
+    assert_int_equal(pj.calls, 1);
+    assert_int_equal(pj.version, v);
+    assert_true(pj.had_data);
+    assert_int_equal(pj.len, 5);
+    assert_memory_equal(pj.data, j, 5);
+    assert_int_equal(pg.calls, 1); /* no "guard" section in the version: told to start fresh */
+    assert_false(pg.had_data);
+    sl_learner_destroy(back);
+    sl_store_destroy(st);
+
+    /* a restore that fails fails the load, naming the section */
+    st = sl_store_new(&sc, err, sizeof err);
+    assert_non_null(st);
+    pj.fail_with = SL_ERR_DECODE;
+    assert_int_equal(sl_store_add_section(st, &sj, err, sizeof err), SL_OK);
+    back = NULL;
+    assert_int_equal(sl_store_load(st, NULL, &back, err, sizeof err), SL_ERR_DECODE);
+    assert_null(back);
+    assert_non_null(strstr(err, "\"join\""));
+    sl_store_destroy(st);
+    sl_learner_destroy(l);
+    ctx_free(c);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip_bit_exact),
@@ -741,6 +926,9 @@ int main(void) {
         cmocka_unit_test(test_bad_metadata_named_and_skipped),
         cmocka_unit_test(test_architecture_mismatch_not_skipped),
         cmocka_unit_test(test_auth_acl_and_select),
+        cmocka_unit_test(test_sections_and_annotations_round_trip),
+        cmocka_unit_test(test_bad_section_names_refused),
+        cmocka_unit_test(test_store_load_restores_sections),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
